@@ -239,6 +239,8 @@ static void write_response(struct http_session *s, struct http_req *r, int statu
         buf_printf(&head, "Content-Length: %zu\r\n", len);
     if (ctype && !no_body_status)
         buf_printf(&head, "Content-Type: %s\r\n", ctype);
+    if (r)
+        buf_printf(&head, "X-Request-Id: %s\r\n", r->id_str);
     if (r && r->_resp_headers.len)
         buf_append(&head, r->_resp_headers.data, r->_resp_headers.len);
     if (close)
@@ -317,10 +319,8 @@ static void finish(struct http_req *r, int status, const char *ctype, const void
     write_response(s, r, status, ctype, body, len, close);
     s->req = NULL;
     req_free(r, s);
-    if (s->state == S_WS) {
-        drive(s);
-        return;
-    }
+    if (s->state == S_WS)
+        return; /* http_ws_upgrade() decides when waiting bytes reach the ws */
     if (close) {
         s->state = S_DONE;
         conn_close(&s->conn);
@@ -567,12 +567,27 @@ static void dispatch(struct http_session *s)
     s->srv->o.handler(r);
 }
 
-static int map_parser_error(enum http_errno e)
+static bool is_tchar(unsigned char c)
 {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* RFC 9112 §3: a well-formed but unknown method is 501; bytes that are not a
+ * method at all (a TLS hello on the plain port, binary junk) are 400. */
+static int map_parser_error(enum http_errno e, const char *data, size_t len)
+{
+    size_t i = 0;
+
     switch (e) {
-    case HPE_HEADER_OVERFLOW: return 431;
-    case HPE_INVALID_METHOD: return 501;
-    default: return 400;
+    case HPE_HEADER_OVERFLOW:
+        return 431;
+    case HPE_INVALID_METHOD:
+        while (i < len && is_tchar((unsigned char)data[i]))
+            i++;
+        return i > 0 && i < len && data[i] == ' ' ? 501 : 400;
+    default:
+        return 400;
     }
 }
 
@@ -608,7 +623,7 @@ static void parse(struct http_session *s, const char *data, size_t len)
         return;
     }
     if (e != HPE_OK) {
-        fail(s, map_parser_error(e), http_errno_description(e));
+        fail(s, map_parser_error(e, data, len), http_errno_description(e));
         return;
     }
     if (s->parser.upgrade && s->req && s->state == S_HANDLING)
@@ -766,6 +781,11 @@ static const struct ws_callbacks ws_glue = {
     .on_close = ws_on_close,
 };
 
+static void ws_kick(struct conn *c)
+{
+    drive((struct http_session *)c);
+}
+
 struct ws *http_ws_upgrade(struct http_req *r, const struct ws_callbacks *cb, void *ud,
                            size_t max_message)
 {
@@ -806,6 +826,12 @@ struct ws *http_ws_upgrade(struct http_req *r, const struct ws_callbacks *cb, vo
     s->state = S_WS;
     conn_resume_read(&s->conn);
     finish(r, 101, NULL, NULL, 0);
+    /* Bytes the client sent after its upgrade request must reach the ws only
+     * once the caller holds it. Called from inside drive() (a synchronous
+     * handler), the loop there feeds them when we return; called later, a
+     * zero-delay timer does. */
+    if (!s->in_drive && s->pending.len)
+        conn_timer_set(&s->conn, 1, ws_kick);
     return s->ws;
 }
 

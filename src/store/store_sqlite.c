@@ -11,6 +11,7 @@
  * Usernames fold to ASCII lowercase for uniqueness, which is what the
  * username policy (auth_username.h) permits. */
 #include "store/store.h"
+#include "store/store_sqlite_int.h"
 
 #include "core/err.h"
 #include "core/ids.h"
@@ -115,9 +116,18 @@ static const char *const sql_text[Q_COUNT] = {
                         "VALUES (?1, ?2, ?3)",
 };
 
+#define EXTRA_STMTS 128
+
 struct store {
     sqlite3 *db;                   /* owned; closed by store_close() */
     sqlite3_stmt *stmts[Q_COUNT];  /* prepared on first use, finalized at close */
+    /* Statements of the other store_sqlite_*.c files, keyed by the address
+     * of their static SQL text (see store_sqlite_int.h). */
+    struct {
+        const char *sql;
+        sqlite3_stmt *stmt;
+    } extra[EXTRA_STMTS];
+    size_t nextra;
 };
 
 int64_t store_now_ms(void)
@@ -407,6 +417,8 @@ void store_close(struct store *st)
         return;
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
+    for (size_t i = 0; i < st->nextra; i++)
+        sqlite3_finalize(st->extra[i].stmt);
     if (st->db) {
         /* Fold the WAL back into the main file so a copied .db is complete. */
         sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
@@ -985,4 +997,63 @@ int store_secret_get(struct store *st, const char *name, uint8_t *out, size_t le
     if (rc == TD_OK)
         rc = secret_read(st, name, out, len);
     return rc;
+}
+
+/* ---- module-internal helpers for the other store_sqlite_*.c files ---- */
+
+int store__stmt(struct store *st, const char *sql, sqlite3_stmt **out)
+{
+    size_t i;
+    int src;
+
+    *out = NULL;
+    for (i = 0; i < st->nextra; i++)
+        if (st->extra[i].sql == sql)
+            break;
+    if (i == st->nextra) {
+        TD_ASSERT(st->nextra < EXTRA_STMTS); /* raise EXTRA_STMTS when adding queries */
+        src = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->extra[i].stmt,
+                                 NULL);
+        if (src != SQLITE_OK)
+            return map_err(st, src, "prepare");
+        st->extra[i].sql = sql;
+        st->nextra++;
+    }
+    *out = st->extra[i].stmt;
+    return TD_OK;
+}
+
+void store__put(sqlite3_stmt *s)
+{
+    put_stmt(s);
+}
+
+int store__bind_text(struct store *st, sqlite3_stmt *s, int i, const char *v)
+{
+    return bind_text(st, s, i, v);
+}
+
+int store__bind_blob(struct store *st, sqlite3_stmt *s, int i, const void *v, size_t len)
+{
+    return bind_blob(st, s, i, v, len);
+}
+
+int store__bind_i64(struct store *st, sqlite3_stmt *s, int i, int64_t v)
+{
+    return bind_i64(st, s, i, v);
+}
+
+int store__step_done(struct store *st, sqlite3_stmt *s, int64_t *changes)
+{
+    return step_done(st, s, changes);
+}
+
+int store__step_row(struct store *st, sqlite3_stmt *s)
+{
+    return step_row(st, s);
+}
+
+char *store__col_strdup(sqlite3_stmt *s, int i)
+{
+    return col_strdup(s, i);
 }
