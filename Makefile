@@ -40,7 +40,7 @@ test: deps checksrc build-asan unit interop browser
 	@echo "make test: all suites passed"
 
 unit: build-asan
-	meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
+	meson test -C $(ASAN_BUILD) --suite unit --suite fuzz-replay --print-errorlogs
 
 interop: build-asan
 	TANDEM_BIN=$(CURDIR)/$(ASAN_BUILD)/tandem $(PYTHON) -m pytest -q -p no:cacheprovider tests/interop

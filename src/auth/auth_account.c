@@ -103,6 +103,16 @@ int auth_session_resolve(struct store *st, const char *token, struct account *ou
     return TD_OK;
 }
 
+int auth_session_auth_time(struct store *st, const char *token, int64_t *auth_time)
+{
+    uint8_t hash[32];
+
+    if (token == NULL || strlen(token) != AUTH_SESSION_TOKEN_LEN)
+        return TD_ENOTFOUND;
+    auth_token_hash(token, strlen(token), hash);
+    return store_session_created_at(st, hash, auth_time);
+}
+
 int auth_session_end(struct store *st, const char *token)
 {
     uint8_t hash[32];

@@ -36,6 +36,8 @@ int auth_session_start(struct store *st, int64_t account_id, int days, const cha
 /** The account behind a session token. TD_ENOTFOUND for unknown or expired
  * sessions, TD_EDENIED (and the session deleted) for a disabled account. */
 int auth_session_resolve(struct store *st, const char *token, struct account *out);
+/** When the session behind token logged in (ms since the epoch). */
+int auth_session_auth_time(struct store *st, const char *token, int64_t *auth_time);
 /** End one session. */
 int auth_session_end(struct store *st, const char *token);
 /** End every session of an account except the one holding keep_token (may be NULL). */

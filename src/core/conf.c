@@ -53,6 +53,7 @@ struct opt {
 
 static const char *const signup_values[] = {"open", "invite", "closed", NULL};
 static const char *const log_level_values[] = {"debug", "info", "warn", "error", NULL};
+static const char *const registration_values[] = {"off", "open", "token", NULL};
 
 static const char *check_nonempty(const char *v);
 static const char *check_domain(const char *v);
@@ -129,6 +130,11 @@ static const struct opt opts[] = {
         "Seconds over which failed logins are counted"),
     INT("accounts", "avatar_max_bytes", avatar_max_bytes, "1048576", 1024, 16777216, false,
         "Largest avatar upload in bytes"),
+
+    ENUM("oauth", "registration", oauth_registration, "off", registration_values, false,
+         "Dynamic client registration (RFC 7591): off, open, or token (needs registration_token)"),
+    STR("oauth", "registration_token", oauth_registration_token, "", NULL, false,
+        "Initial access token that registration = token requires (Bearer); keep it secret"),
 
     ENUM("log", "level", log_level, "info", log_level_values, true,
          "Lowest level logged: debug, info, warn or error"),
@@ -595,6 +601,13 @@ static int validate(struct load *ld)
                              "server.max_connections_per_ip (%ld)",
                              c->max_connections_per_ip);
         }
+        goto bad;
+    }
+    if (c->oauth_registration == CONF_REG_TOKEN && strlen(c->oauth_registration_token) < 20) {
+        TD_ASSERT(find_opt("oauth", "registration_token", &i) == TD_OK);
+        where(ld, i, &msg);
+        (void)buf_printf(&msg, "oauth.registration_token: registration = token needs a token "
+                               "of at least 20 characters");
         goto bad;
     }
     return TD_OK;

@@ -14,6 +14,7 @@
 
 /* accounts.signup */
 enum conf_signup { CONF_SIGNUP_OPEN = 0, CONF_SIGNUP_INVITE, CONF_SIGNUP_CLOSED };
+enum conf_registration { CONF_REG_OFF = 0, CONF_REG_OPEN, CONF_REG_TOKEN };
 
 /* log.level; the indexes equal enum log_level in core/log.h. */
 enum conf_log_level { CONF_LOG_DEBUG = 0, CONF_LOG_INFO, CONF_LOG_WARN, CONF_LOG_ERROR };
@@ -55,6 +56,10 @@ struct conf {
     long login_max_failures_ip; /* per address per login_window */
     long login_window;          /* seconds */
     long avatar_max_bytes;
+    /* [oauth] */
+    int oauth_registration; /* enum conf_registration */
+    const char *oauth_registration_name;
+    char *oauth_registration_token; /* "" = none */
     /* [log] */
     int log_level; /* enum conf_log_level == enum log_level */
     const char *log_level_name;

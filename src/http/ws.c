@@ -12,14 +12,30 @@
  * flush. wslay reports a few frame-level errors (control frame over 125
  * bytes or fragmented, §5.5; a length not in its minimal form, §5.2) by
  * queueing a close frame without a status code, so a small header scanner
- * here sees those first and fails the connection with 1002, as it does for a
- * close frame with a 1-byte payload (§5.5.1). Handshake, extensions and
- * timeouts are left to the HTTP server and the connection owner.
+ * here sees those first and fails the connection with 1002.
+ *
+ * The peer's close frame (§5.5.1) is not streamed to wslay: the scanner stops
+ * in front of it, the frame is gathered here (it is at most 131 bytes) and
+ * checked (masked, FIN set, no 1-byte body, a code §7.4 allows, a UTF-8
+ * reason §8.1; else 1002 or 1007), and only then handed to wslay in one
+ * piece. Two reasons. First, wslay 1.1.1 checks the UTF-8 of a close reason
+ * per received chunk, skipping the first two bytes of every chunk rather
+ * than of the payload, so a close payload that reaches it in pieces (split
+ * across ws_feed() calls or across its 4 KiB input buffer) gets invalid
+ * reasons echoed back and valid ones refused.
+ * Second, wslay puts its close reply in its control queue, which goes out
+ * before queued data frames, and sends nothing after it; so before the close
+ * frame is fed, frames that on_message queued for the frames in front of it
+ * are moved to the output buffer, and reach the peer ahead of our close reply
+ * as §5.5.1 allows. Handshake, extensions and timeouts are left to the HTTP
+ * server and the connection owner.
  *
  * Re-entrancy: every public entry point counts its nesting in depth. Only the
  * outermost call flushes output and may fire on_close, so on_message may call
- * ws_send()/ws_close() (the frames go out when ws_feed() returns), and
- * ws_free() from a callback is deferred to the outermost return. */
+ * ws_send()/ws_close() (the frames go out when ws_feed() returns; ws_close()
+ * first moves frames queued earlier to the output buffer, for the reason
+ * above), and ws_free() from a callback is deferred to the outermost
+ * return. */
 #include "http/ws.h"
 
 #include "core/buf.h"
@@ -34,6 +50,9 @@
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 /* Output buffer memory above this is released after each flush. */
 #define WS_OUT_KEEP (64 * 1024)
+/* RFC 6455 §5.2, §5.5: a client's close frame is 2 header bytes, a 4-byte
+ * masking key and at most 125 payload bytes. */
+#define WS_CLOSE_FRAME_MAX (2 + 4 + 125)
 
 /* Incremental frame-header scanner (see the file comment). */
 struct ws_scan {
@@ -42,6 +61,7 @@ struct ws_scan {
     uint64_t remaining; /* payload bytes still to skip; valid when in_payload */
     uint64_t max_message; /* largest payload a single frame may announce */
     bool in_payload;    /* between a complete header and the payload's end */
+    bool at_close;      /* stopped in front of a close frame, or gathering it */
     uint16_t code;      /* close code once a header was rejected, else 0 */
 };
 
@@ -54,6 +74,8 @@ struct ws {
     size_t in_off;               /* bytes of in already given to wslay */
     struct buf out;              /* framed output waiting for cb.send; owned */
     struct ws_scan scan;
+    uint8_t cf[WS_CLOSE_FRAME_MAX]; /* the peer's close frame being gathered */
+    size_t cf_len;               /* bytes in cf */
     int depth;                   /* nesting of public calls on this ws */
     bool proto_error;            /* a protocol error made us queue a close */
     bool send_failed;            /* cb.send returned -1 */
@@ -154,10 +176,20 @@ static bool is_sendable_code(uint16_t code)
            (code >= 3000 && code <= 4999);
 }
 
+/* RFC 6455 §7.4: codes a received close frame may carry (as wslay 1.1.1
+ * accepts them: 1000-1011 except 1004-1006, and 3000-4999). */
+static bool is_receivable_code(uint16_t code)
+{
+    return (code >= 1000 && code <= 1011 && code != 1004 && code != 1005 && code != 1006) ||
+           (code >= 3000 && code <= 4999);
+}
+
 /* Feed n bytes to the header scanner. Returns how many of them wslay may
  * see: all n, or fewer when a header is rejected (then s->code is set and
  * the byte that completed the bad part of the header is not counted, so
- * wslay never parses it). */
+ * wslay never parses it) or when a close frame starts (then s->at_close is
+ * set and the close frame's first byte is not counted; gather_close() takes
+ * over). */
 static size_t scan_bytes(struct ws_scan *s, const uint8_t *p, size_t n)
 {
     size_t i = 0;
@@ -173,6 +205,10 @@ static size_t scan_bytes(struct ws_scan *s, const uint8_t *p, size_t n)
                 s->in_payload = false;
             continue;
         }
+        if (s->hdr_len == 0 && (p[i] & 0x0f) == 0x8) {
+            s->at_close = true;
+            return i;
+        }
         s->hdr[s->hdr_len++] = p[i];
         if (s->hdr_len < 2) {
             i++;
@@ -187,8 +223,8 @@ static size_t scan_bytes(struct ws_scan *s, const uint8_t *p, size_t n)
 
         if (s->hdr_len == 2 && (opcode & 0x08) != 0) {
             /* RFC 6455 §5.5: control frames are not fragmented and carry at
-             * most 125 bytes. §5.5.1: a close body starts with a 2-byte code. */
-            if (!fin || len7 > 125 || (opcode == 0x8 && len7 == 1)) {
+             * most 125 bytes. (Close frames go to gather_close().) */
+            if (!fin || len7 > 125) {
                 s->code = WS_CLOSE_PROTOCOL_ERROR;
                 return i;
             }
@@ -225,6 +261,67 @@ static size_t scan_bytes(struct ws_scan *s, const uint8_t *p, size_t n)
         s->remaining = plen;
         s->in_payload = plen > 0;
     }
+    return i;
+}
+
+/* Check a complete close frame in w->cf (RFC 6455 §5.5.1): a status code
+ * that may be received (§7.4) and a UTF-8 reason (§8.1). Returns 0 or the
+ * close code to fail the connection with. */
+static uint16_t check_close_frame(const struct ws *w)
+{
+    const uint8_t *key = w->cf + 2;
+    size_t plen = w->cf[1] & 0x7f;
+    uint8_t body[125];
+    uint16_t code;
+
+    if (plen == 0)
+        return 0;
+    for (size_t k = 0; k < plen; k++)
+        body[k] = w->cf[6 + k] ^ key[k % 4];
+    code = (uint16_t)(body[0] << 8 | body[1]);
+    if (!is_receivable_code(code))
+        return WS_CLOSE_PROTOCOL_ERROR;
+    if (!is_utf8(body + 2, plen - 2))
+        return WS_CLOSE_INVALID_DATA;
+    return 0;
+}
+
+/* Gather the peer's close frame, which starts at p[0] or continues what an
+ * earlier call gathered, into w->cf. Returns how many of the n bytes it took.
+ * Sets *whole once the frame is complete and checked; sets w->scan.code (and
+ * takes no more) when the frame is bad. Clears w->scan.at_close in both
+ * cases. */
+static size_t gather_close(struct ws *w, const uint8_t *p, size_t n, bool *whole)
+{
+    size_t i = 0;
+
+    *whole = false;
+    while (i < n) {
+        uint8_t b0, b1, len7;
+        size_t need;
+
+        w->cf[w->cf_len++] = p[i++];
+        if (w->cf_len < 2)
+            continue;
+        b0 = w->cf[0];
+        b1 = w->cf[1];
+        len7 = b1 & 0x7f;
+        /* RFC 6455 §5.1: client frames are masked. §5.5: control frames are
+         * not fragmented and carry at most 125 bytes. §5.5.1: a close body
+         * is empty or starts with a 2-byte code. */
+        if ((b0 & 0x80) == 0 || (b1 & 0x80) == 0 || len7 > 125 || len7 == 1) {
+            w->scan.code = WS_CLOSE_PROTOCOL_ERROR;
+            break;
+        }
+        need = 2 + 4 + (size_t)len7;
+        if (w->cf_len < need)
+            continue;
+        w->scan.code = check_close_frame(w);
+        *whole = w->scan.code == 0;
+        break;
+    }
+    if (*whole || w->scan.code != 0)
+        w->scan.at_close = false;
     return i;
 }
 
@@ -352,9 +449,10 @@ static void flush(struct ws *w)
 {
     if (w->depth != 1 || w->finished || w->free_pending)
         return;
-    /* Loops because cb.send may itself queue a message with ws_send(). */
-    while (!w->send_failed && !w->free_pending && wslay_event_want_write(w->ctx)) {
-        if (wslay_event_send(w->ctx) != 0)
+    /* Loops because cb.send may itself queue a message with ws_send(). The
+     * buffer may already hold frames that drain() moved there. */
+    while (!w->send_failed && !w->free_pending) {
+        if (wslay_event_want_write(w->ctx) && wslay_event_send(w->ctx) != 0)
             w->proto_error = true; /* cannot happen: send_cb does not fail */
         if (w->out.len == 0)
             break;
@@ -378,43 +476,89 @@ static void flush(struct ws *w)
     }
 }
 
+/* Move every frame wslay has queued into w->out, in queue order, without
+ * calling the owner. */
+static void drain(struct ws *w)
+{
+    if (wslay_event_want_write(w->ctx) && wslay_event_send(w->ctx) != 0)
+        w->proto_error = true; /* cannot happen: send_cb does not fail */
+}
+
+/* True while wslay may be given more input. */
+static bool reading(const struct ws *w)
+{
+    return !w->free_pending && wslay_event_get_read_enabled(w->ctx);
+}
+
+/* Let wslay parse p[0..n); callbacks fire from inside. Marks a protocol
+ * error when wslay fails the connection. */
+static void feed_wslay(struct ws *w, const uint8_t *p, size_t n)
+{
+    int r;
+
+    if (n == 0 || !reading(w))
+        return;
+    w->in = p;
+    w->in_len = n;
+    w->in_off = 0;
+    r = wslay_event_recv(w->ctx);
+    w->in = NULL;
+    w->in_len = w->in_off = 0;
+    if (r != 0) {
+        /* NOMEM, or a frame error the scanner missed: wslay queued a close
+         * frame (maybe without a code) and stopped reading. */
+        w->proto_error = true;
+    } else if (!wslay_event_get_read_enabled(w->ctx) &&
+               !wslay_event_get_close_received(w->ctx)) {
+        /* wslay queued a close frame with 1002, 1007 or 1009. */
+        w->proto_error = true;
+    }
+}
+
 /* Contract in ws.h. data is only read during the call. The scanner sees the
- * bytes first; wslay gets those it passed. Callbacks fire from inside; w is
- * freed before return if one of them called ws_free(). */
+ * bytes first and wslay gets those it passed, up to the peer's close frame,
+ * which is gathered and checked here and then given to wslay whole (see the
+ * file comment). Callbacks fire from inside; w is freed before return if one
+ * of them called ws_free(). */
 int ws_feed(struct ws *w, const uint8_t *data, size_t len)
 {
     int rc = TD_OK;
-    size_t ok_len;
+    size_t off = 0;
     bool was_error;
 
     if (w->finished || w->free_pending)
         return TD_ECLOSED;
     enter(w);
     was_error = w->proto_error;
-    ok_len = w->scan.code != 0 ? 0 : scan_bytes(&w->scan, data, len);
-    w->in = data;
-    w->in_len = ok_len;
-    w->in_off = 0;
-    if (wslay_event_get_read_enabled(w->ctx)) {
-        int r = wslay_event_recv(w->ctx);
+    while (off < len && w->scan.code == 0 && reading(w)) {
+        size_t n;
 
-        if (r != 0) {
-            /* NOMEM, or a frame error the scanner missed: wslay queued a
-             * close frame (maybe without a code) and stopped reading. */
-            w->proto_error = true;
-        } else if (!wslay_event_get_read_enabled(w->ctx) &&
-                   !wslay_event_get_close_received(w->ctx)) {
-            /* wslay queued a close frame with 1002, 1007 or 1009. */
-            w->proto_error = true;
-        } else if (w->scan.code != 0 && wslay_event_get_read_enabled(w->ctx)) {
-            /* A header the scanner rejected (RFC 6455 §5.2, §5.5). */
-            wslay_event_queue_close(w->ctx, w->scan.code, NULL, 0);
-            wslay_event_shutdown_read(w->ctx);
-            w->proto_error = true;
+        if (w->scan.at_close) {
+            bool whole;
+
+            off += gather_close(w, data + off, len - off, &whole);
+            if (whole) {
+                feed_wslay(w, w->cf, w->cf_len);
+                w->cf_len = 0;
+            }
+            continue;
         }
+        n = scan_bytes(&w->scan, data + off, len - off);
+        feed_wslay(w, data + off, n);
+        off += n;
+        /* RFC 6455 §5.5.1: what on_message queued for the frames before the
+         * peer's close frame goes out before our close reply. */
+        if (w->scan.at_close && reading(w))
+            drain(w);
     }
-    w->in = NULL;
-    w->in_len = w->in_off = 0;
+    if (w->scan.code != 0 && reading(w)) {
+        /* A header or close frame the scanner rejected (RFC 6455 §5.2,
+         * §5.5, §7.4, §8.1). Frames queued before it still go out first. */
+        drain(w);
+        wslay_event_queue_close(w->ctx, w->scan.code, NULL, 0);
+        wslay_event_shutdown_read(w->ctx);
+        w->proto_error = true;
+    }
     flush(w);
     if (w->proto_error && !was_error) {
         rc = TD_EPROTO;
@@ -485,6 +629,9 @@ int ws_close(struct ws *w, uint16_t code, const char *reason)
     }
     if (!is_utf8((const uint8_t *)reason, rlen))
         return TD_EINVAL;
+    /* wslay sends its control queue first and nothing after a close: move
+     * messages queued earlier in this callback out ahead of it. */
+    drain(w);
     r = wslay_event_queue_close(w->ctx, code, (const uint8_t *)reason, rlen);
     if (r == WSLAY_ERR_NO_MORE_MSG)
         return TD_ECLOSED;

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /** Number of migrations built in: the schema version this binary writes. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 /** Largest avatar image accepted by store_avatar_set(), in bytes. */
 #define STORE_AVATAR_MAX (4u * 1024 * 1024)
 /** Largest secret store_secret_get() manages, in bytes. */
@@ -112,6 +112,8 @@ int store_session_lookup(struct store *st, const uint8_t token_hash[32], int64_t
                          int64_t *account_id);
 /** TD_OK even when no such session existed. */
 int store_session_delete(struct store *st, const uint8_t token_hash[32]);
+/** When the session was created (the log-in time, ms). TD_ENOTFOUND if unknown. */
+int store_session_created_at(struct store *st, const uint8_t token_hash[32], int64_t *created_at);
 /** Delete the account's sessions except keep_hash (NULL = delete all). */
 int store_session_delete_account(struct store *st, int64_t account_id,
                                  const uint8_t keep_hash[32]);

@@ -55,8 +55,89 @@ static const char m0001_accounts[] =
     "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL,\n"
     "  created_at INTEGER NOT NULL);\n";
 
+/* 0002_oauth: the OAuth 2.0 authorization server and OpenID Connect provider
+ * (store_oauth.h). Codes and tokens are kept only as SHA-256 hashes; a NULL
+ * account_id is a token or device code without a user (client_credentials,
+ * still pending). Child rows go with their client or account by cascade; the
+ * extra indexes serve those cascades, the purge and the per-grant revocation. */
+static const char m0002_oauth[] =
+    "CREATE TABLE oauth_clients (\n"
+    "  client_id TEXT PRIMARY KEY,\n"
+    "  name TEXT NOT NULL DEFAULT '',\n"
+    "  secret_hash BLOB,\n"                   /* keyed hash; NULL for a public client */
+    "  redirect_uris TEXT NOT NULL DEFAULT '[]',\n"            /* JSON array */
+    "  post_logout_redirect_uris TEXT NOT NULL DEFAULT '[]',\n" /* JSON array */
+    "  grant_types TEXT NOT NULL DEFAULT '',\n"                /* space-separated */
+    "  scope TEXT NOT NULL DEFAULT '',\n"                      /* space-separated */
+    "  auth_method TEXT NOT NULL,\n"
+    "  id_token_alg TEXT NOT NULL,\n"
+    "  dynamic INTEGER NOT NULL DEFAULT 0,\n" /* registered through RFC 7591 */
+    "  reg_token_hash BLOB,\n"                /* RFC 7592 registration access token */
+    "  created_at INTEGER NOT NULL);\n"
+    "CREATE TABLE oauth_codes (\n"
+    "  code_hash BLOB PRIMARY KEY,\n"
+    "  client_id TEXT NOT NULL REFERENCES oauth_clients(client_id) ON DELETE CASCADE,\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  redirect_uri TEXT NOT NULL,\n"
+    "  scope TEXT NOT NULL DEFAULT '',\n"
+    "  code_challenge TEXT, code_challenge_method TEXT, nonce TEXT,\n"
+    "  auth_time INTEGER NOT NULL DEFAULT 0,\n"
+    "  acr TEXT, amr TEXT,\n"
+    "  grant_id INTEGER NOT NULL,\n"
+    "  expires_at INTEGER NOT NULL,\n"
+    "  used_at INTEGER NOT NULL DEFAULT 0);\n" /* 0 until redeemed */
+    "CREATE INDEX oauth_codes_client ON oauth_codes(client_id);\n"
+    "CREATE INDEX oauth_codes_account ON oauth_codes(account_id, client_id);\n"
+    "CREATE INDEX oauth_codes_expires ON oauth_codes(expires_at);\n"
+    "CREATE TABLE oauth_tokens (\n"
+    "  token_hash BLOB PRIMARY KEY,\n"
+    "  kind INTEGER NOT NULL,\n"              /* 1 access, 2 refresh */
+    "  client_id TEXT NOT NULL REFERENCES oauth_clients(client_id) ON DELETE CASCADE,\n"
+    "  account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  scope TEXT NOT NULL DEFAULT '',\n"
+    "  grant_id INTEGER NOT NULL,\n"          /* the token family */
+    "  auth_time INTEGER NOT NULL DEFAULT 0,\n"
+    "  created_at INTEGER NOT NULL,\n"
+    "  expires_at INTEGER NOT NULL,\n"
+    "  revoked INTEGER NOT NULL DEFAULT 0,\n"
+    "  used INTEGER NOT NULL DEFAULT 0);\n"   /* refresh token rotated away */
+    "CREATE INDEX oauth_tokens_grant ON oauth_tokens(grant_id);\n"
+    "CREATE INDEX oauth_tokens_account ON oauth_tokens(account_id, client_id);\n"
+    "CREATE INDEX oauth_tokens_client ON oauth_tokens(client_id);\n"
+    "CREATE INDEX oauth_tokens_expires ON oauth_tokens(expires_at);\n"
+    "CREATE TABLE oauth_consents (\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  client_id TEXT NOT NULL REFERENCES oauth_clients(client_id) ON DELETE CASCADE,\n"
+    "  scope TEXT NOT NULL,\n"
+    "  created_at INTEGER NOT NULL,\n"        /* first consent; kept on overwrite */
+    "  PRIMARY KEY (account_id, client_id));\n"
+    "CREATE INDEX oauth_consents_client ON oauth_consents(client_id);\n"
+    "CREATE TABLE oauth_device_codes (\n"
+    "  device_code_hash BLOB PRIMARY KEY,\n"
+    "  user_code TEXT NOT NULL UNIQUE,\n"     /* normalized */
+    "  client_id TEXT NOT NULL REFERENCES oauth_clients(client_id) ON DELETE CASCADE,\n"
+    "  scope TEXT NOT NULL DEFAULT '',\n"
+    "  expires_at INTEGER NOT NULL,\n"
+    "  interval_ms INTEGER NOT NULL,\n"
+    "  last_poll_at INTEGER NOT NULL DEFAULT 0,\n"
+    "  status INTEGER NOT NULL DEFAULT 0,\n"  /* enum oauth_device_status */
+    "  account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  auth_time INTEGER NOT NULL DEFAULT 0);\n"
+    "CREATE INDEX oauth_device_codes_client ON oauth_device_codes(client_id);\n"
+    "CREATE INDEX oauth_device_codes_account ON oauth_device_codes(account_id);\n"
+    "CREATE INDEX oauth_device_codes_expires ON oauth_device_codes(expires_at);\n"
+    /* Signing keys: the private half never leaves the server. */
+    "CREATE TABLE oauth_keys (\n"
+    "  kid TEXT PRIMARY KEY,\n"
+    "  alg TEXT NOT NULL,\n"
+    "  private_pem TEXT NOT NULL,\n"          /* PKCS#8 */
+    "  created_at INTEGER NOT NULL,\n"
+    "  use_from INTEGER NOT NULL,\n"
+    "  retire_at INTEGER NOT NULL DEFAULT 0);\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
+    {"0002_oauth", m0002_oauth},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

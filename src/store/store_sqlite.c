@@ -1057,3 +1057,21 @@ char *store__col_strdup(sqlite3_stmt *s, int i)
 {
     return col_strdup(s, i);
 }
+
+static const char sql_session_created[] = "SELECT created_at FROM sessions WHERE token_hash = ?1";
+
+int store_session_created_at(struct store *st, const uint8_t token_hash[32], int64_t *created_at)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    rc = store__stmt(st, sql_session_created, &s);
+    if (rc == TD_OK)
+        rc = store__bind_blob(st, s, 1, token_hash, 32);
+    if (rc == TD_OK)
+        rc = store__step_row(st, s);
+    if (rc == TD_OK)
+        *created_at = sqlite3_column_int64(s, 0);
+    store__put(s);
+    return rc;
+}

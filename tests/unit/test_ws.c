@@ -773,6 +773,225 @@ static void test_64bit_length(void **state)
     peer_free(p);
 }
 
+/* Concatenate two encoded frames into a new buffer; *n gets its size. */
+static uint8_t *cat_frames(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, size_t *n)
+{
+    uint8_t *r = malloc(na + nb);
+
+    assert_non_null(r);
+    memcpy(r, a, na);
+    memcpy(r + na, b, nb);
+    *n = na + nb;
+    return r;
+}
+
+/* A message and the peer's close frame in one ws_feed(): the echo queued by
+ * on_message goes out before the close reply (ws.h: frames queued in a
+ * callback are sent when ws_feed() returns; RFC 6455 §5.5.1 lets data
+ * precede our close frame). Also with the input cut at every offset. */
+static void test_message_then_close_one_feed(void **state)
+{
+    size_t n1, n2, n;
+    uint8_t *f1 = enc(true, 1, "early", 5, &n1);
+    uint8_t *f2 = enc(true, 8, "\x03\xe9" "bye", 5, &n2);
+    uint8_t *both = cat_frames(f1, n1, f2, n2, &n);
+
+    (void)state;
+    for (size_t cut = n; cut > 0; cut--) {
+        struct peer *p = peer_new(0);
+
+        p->echo = true;
+        assert_int_equal(feed_raw(p, both, cut), TD_OK);
+        if (cut < n)
+            assert_int_equal(feed_raw(p, both + cut, n - cut), TD_OK);
+        assert_int_equal(p->nmsg, 1);
+        assert_string_equal((char *)p->last, "early");
+        expect_frame(p, 1, "early", 5);
+        expect_close(p, 1001);
+        expect_no_frame(p);
+        assert_int_equal(p->nclose, 1);
+        assert_int_equal(p->close_code, 1001);
+        peer_free(p);
+    }
+    free(f1);
+    free(f2);
+    free(both);
+}
+
+/* Two messages, a ping and the close in one feed, with on_message closing
+ * on the second: echoes and pong go out, then our close, and the peer's
+ * close is not answered again. */
+static void test_messages_ping_close_one_feed(void **state)
+{
+    struct peer *p = peer_new(0);
+    size_t n1, n2, n3, n4, n12, n123, n;
+    uint8_t *f1 = enc(true, 2, "\x01\x02", 2, &n1);
+    uint8_t *f2 = enc(true, 9, "pi", 2, &n2);
+    uint8_t *f3 = enc(true, 1, "last", 4, &n3);
+    uint8_t *f4 = enc(true, 8, "\x03\xe8", 2, &n4);
+    uint8_t *b12 = cat_frames(f1, n1, f2, n2, &n12);
+    uint8_t *b123 = cat_frames(b12, n12, f3, n3, &n123);
+    uint8_t *all = cat_frames(b123, n123, f4, n4, &n);
+    struct frame fr;
+    bool seen_pong = false, seen_bin = false, seen_text = false;
+
+    (void)state;
+    p->echo = true;
+    assert_int_equal(feed_raw(p, all, n - n3 - n4), TD_OK);
+    p->close_in_msg = true;
+    assert_int_equal(feed_raw(p, all + n - n3 - n4, n3 + n4), TD_OK);
+    assert_int_equal(p->nmsg, 2);
+    /* The first feed sent the binary echo and the pong. */
+    for (int k = 0; k < 3; k++) {
+        assert_true(next_frame(p, &fr));
+        if (fr.op == 0xa) {
+            seen_pong = true;
+            assert_memory_equal(fr.payload, "pi", 2);
+        } else if (fr.op == 2) {
+            seen_bin = true;
+            assert_memory_equal(fr.payload, "\x01\x02", 2);
+        } else {
+            assert_int_equal(fr.op, 1);
+            seen_text = true;
+            assert_memory_equal(fr.payload, "last", 4);
+        }
+    }
+    assert_true(seen_pong && seen_bin && seen_text);
+    expect_close(p, 1000);
+    expect_no_frame(p);
+    assert_int_equal(p->nclose, 1);
+    assert_int_equal(p->close_code, 1000);
+    free(f1);
+    free(f2);
+    free(f3);
+    free(f4);
+    free(b12);
+    free(b123);
+    free(all);
+    peer_free(p);
+}
+
+/* Feed buf in pieces of chunk bytes; returns the first result that is not
+ * TD_OK, or TD_OK. Stops once the ws is freed. */
+static int feed_chunked(struct peer *p, const uint8_t *b, size_t n, size_t chunk)
+{
+    for (size_t i = 0; i < n; i += chunk) {
+        size_t k = n - i < chunk ? n - i : chunk;
+        int rc = feed_raw(p, b + i, k);
+
+        if (rc != TD_OK)
+            return rc;
+    }
+    return TD_OK;
+}
+
+/* fuzz/corpus/ws/regress-close-reason-bad-utf8-split: a close reason that
+ * is not UTF-8, split over several ws_feed() calls, was echoed back
+ * (wslay 1.1.1 checks close reasons per chunk, skipping 2 bytes of each).
+ * Every split must fail with 1007, and every split of a valid multi-byte
+ * reason must be answered with 1000. */
+static void test_close_reason_split(void **state)
+{
+    static const char *bad[] = {
+        "\x03\xe8\xb9\xce\x9b",         /* the fuzzer's input: stray continuation */
+        "\x03\xe8" "ab\xc3(cd",         /* missing continuation byte */
+        "\x03\xe8" "abcdef\xed\xa0\x80", /* surrogate at the end */
+        "\x03\xe8" "xy\xe2\x82",        /* truncated at the end */
+    };
+    const char good[] = "\x03\xe8" "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80!";
+    size_t glen = sizeof(good) - 1;
+
+    (void)state;
+    for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+        size_t n;
+        uint8_t *f = enc(true, 8, bad[b], strlen(bad[b]), &n);
+
+        for (size_t chunk = 1; chunk <= n; chunk++) {
+            struct peer *p = peer_new(0);
+
+            expect_failed(p, feed_chunked(p, f, n, chunk), 1007);
+            peer_free(p);
+        }
+        free(f);
+    }
+    {
+        size_t n;
+        uint8_t *f = enc(true, 8, good, glen, &n);
+
+        for (size_t chunk = 1; chunk <= n; chunk++) {
+            struct peer *p = peer_new(0);
+            struct frame fr;
+
+            assert_int_equal(feed_chunked(p, f, n, chunk), TD_OK);
+            assert_true(next_frame(p, &fr));
+            assert_int_equal(fr.op, 8);
+            assert_int_equal(fr.len, glen);
+            assert_memory_equal(fr.payload, good, glen);
+            expect_no_frame(p);
+            assert_int_equal(p->nclose, 1);
+            assert_int_equal(p->close_code, 1000);
+            peer_free(p);
+        }
+        free(f);
+    }
+}
+
+/* The close frame straddles wslay's 4 KiB input buffer inside one feed. */
+static void test_close_reason_across_input_buffer(void **state)
+{
+    const char bad[] = "\x03\xe8" "0123456789\xc3";
+    const char good[] = "\x03\xe8" "0123456789\xc3\xa9";
+
+    (void)state;
+    for (size_t pad = 4060; pad < 4100; pad++) {
+        uint8_t *payload = calloc(1, pad);
+        size_t n1, n2, n3, n;
+        uint8_t *f1, *f2, *f3, *all;
+        struct peer *p;
+
+        assert_non_null(payload);
+        f1 = enc(true, 2, payload, pad, &n1);
+        f2 = enc(true, 8, bad, sizeof(bad) - 1, &n2);
+        all = cat_frames(f1, n1, f2, n2, &n);
+        p = peer_new(0);
+        expect_failed(p, feed_raw(p, all, n), 1007);
+        assert_int_equal(p->nmsg, 1);
+        peer_free(p);
+        free(f2);
+        free(all);
+
+        f3 = enc(true, 8, good, sizeof(good) - 1, &n3);
+        all = cat_frames(f1, n1, f3, n3, &n);
+        p = peer_new(0);
+        assert_int_equal(feed_raw(p, all, n), TD_OK);
+        expect_close(p, 1000);
+        assert_int_equal(p->nclose, 1);
+        assert_int_equal(p->close_code, 1000);
+        peer_free(p);
+        free(f1);
+        free(f3);
+        free(all);
+        free(payload);
+    }
+}
+
+/* Close frames refused before wslay sees them: unmasked, RSV bit set. */
+static void test_bad_close_frames(void **state)
+{
+    struct peer *p = peer_new(0);
+    size_t n;
+    uint8_t *f = enc_ex(true, 0, 8, "\x03\xe8", 2, false, 0, 2, &n);
+
+    (void)state;
+    expect_failed(p, feed_raw(p, f, n), 1002);
+    free(f);
+    peer_free(p);
+    check_bad_frame(true, 4, 8, "\x03\xe8", 2, 0, 2, 1002);       /* RSV1 */
+    check_bad_frame(true, 0, 8, "\x04\x00", 2, 0, 2, 1002);       /* 1024 */
+    check_bad_frame(true, 0, 8, "\x0b\xb7", 2, 0, 2, 1002);       /* 2999 */
+    check_bad_frame(true, 0, 8, "\x13\x88", 2, 0, 2, 1002);       /* 5000 */
+}
+
 /* ---- re-entrancy, failures, freeing ---- */
 
 static void test_echo_from_on_message(void **state)
@@ -904,6 +1123,11 @@ int main(void)
         cmocka_unit_test(test_free_from_on_message),
         cmocka_unit_test(test_send_failure),
         cmocka_unit_test(test_send_args),
+        cmocka_unit_test(test_message_then_close_one_feed),
+        cmocka_unit_test(test_messages_ping_close_one_feed),
+        cmocka_unit_test(test_close_reason_split),
+        cmocka_unit_test(test_close_reason_across_input_buffer),
+        cmocka_unit_test(test_bad_close_frames),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
