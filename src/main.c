@@ -16,11 +16,14 @@
 #include "http/http_server.h"
 #include "net/conn.h"
 #include "net/tls.h"
+#include "oauth/oauth.h"
+#include "store/store_oauth.h"
 #include "store/store.h"
 #include "tandem_version.h"
 #include "web/web.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,6 +45,7 @@ static const char usage_main[] =
     "  user passwd NAME [--password-stdin]\n"
     "  user disable NAME | user enable NAME\n"
     "  invite create [--uses N] [--days N]\n"
+    "  client add NAME --redirect-uri URI [options] | client list | client remove ID\n"
     "  migrate               apply database migrations and exit\n"
     "  config check|dump|example\n"
     "  version\n"
@@ -346,6 +350,143 @@ static int invite_cmd(struct conf *c, int argc, char **argv)
     return 0;
 }
 
+/* ---- client ---- */
+
+static const char usage_client[] =
+    "usage: tandem client add NAME [--redirect-uri URI]... [--public]\n"
+    "                         [--auth-method client_secret_basic|client_secret_post]\n"
+    "                         [--grant GRANT]... [--scope \"SCOPES\"]\n"
+    "                         [--id-token-alg RS256|ES256|EdDSA]\n"
+    "                         [--post-logout-redirect-uri URI]...\n"
+    "       tandem client list\n"
+    "       tandem client remove CLIENT_ID\n"
+    "\n"
+    "Registers an OAuth 2.0 / OpenID Connect client. Confidential clients get a\n"
+    "secret, printed once (only its keyed hash is stored); --public makes a client\n"
+    "without one (native and browser apps, which must use PKCE). Grants:\n"
+    "authorization_code (default, with refresh_token), refresh_token,\n"
+    "client_credentials, urn:ietf:params:oauth:grant-type:device_code.\n";
+
+static int print_client(void *ud, const struct oauth_client *cl)
+{
+    (void)ud;
+    printf("%-24s %-20s %-20s %s\n", cl->client_id, cl->name, cl->auth_method, cl->grant_types);
+    return 0;
+}
+
+static int client_add(struct conf *c, struct store *st, int argc, char **argv)
+{
+    struct oauth o;
+    struct oauth_client cl;
+    json_t *uris = json_array();
+    json_t *logout_uris = json_array();
+    struct buf grants;
+    char secret[44];
+    const char *why = NULL;
+    char *err = NULL;
+    int rc = 1;
+
+    memset(&cl, 0, sizeof(cl));
+    memset(&o, 0, sizeof(o));
+    buf_init(&grants, 0);
+    cl.name = argv[0];
+    cl.auth_method = (char *)"client_secret_basic";
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(opt, "--public") == 0) {
+            cl.auth_method = (char *)"none";
+            continue;
+        }
+        if (val == NULL) {
+            rc = usage_error("an option is missing its value", usage_client);
+            goto out;
+        }
+        i++;
+        if (strcmp(opt, "--redirect-uri") == 0)
+            json_array_append_new(uris, json_string(val));
+        else if (strcmp(opt, "--post-logout-redirect-uri") == 0)
+            json_array_append_new(logout_uris, json_string(val));
+        else if (strcmp(opt, "--grant") == 0)
+            buf_printf(&grants, "%s%s", grants.len ? " " : "", val);
+        else if (strcmp(opt, "--scope") == 0)
+            cl.scope = (char *)val;
+        else if (strcmp(opt, "--auth-method") == 0)
+            cl.auth_method = (char *)val;
+        else if (strcmp(opt, "--id-token-alg") == 0)
+            cl.id_token_alg = (char *)val;
+        else {
+            rc = usage_error("unknown option", usage_client);
+            goto out;
+        }
+    }
+    cl.redirect_uris = json_dumps(uris, JSON_COMPACT);
+    cl.post_logout_redirect_uris = json_dumps(logout_uris, JSON_COMPACT);
+    if (grants.len)
+        cl.grant_types = grants.data;
+    if (oauth_init(&o, NULL, st, c->base_url, c->domain, &err) != TD_OK) {
+        fprintf(stderr, "tandem: %s\n", err ? err : "cannot open the OAuth provider");
+        free(err);
+        goto out;
+    }
+    if (oauth_client_register(&o, &cl, secret, &why) != TD_OK) {
+        fprintf(stderr, "tandem: cannot register the client: %s\n", why ? why : "store error");
+        goto out;
+    }
+    printf("client_id: %s\n", cl.client_id);
+    if (secret[0])
+        printf("client_secret: %s\n", secret);
+    free(cl.client_id);
+    rc = 0;
+out:
+    oauth_free(&o);
+    free(cl.redirect_uris);
+    free(cl.post_logout_redirect_uris);
+    json_decref(uris);
+    json_decref(logout_uris);
+    buf_free(&grants);
+    sodium_memzero(secret, sizeof(secret));
+    return rc;
+}
+
+static int client_cmd(struct conf *c, int argc, char **argv)
+{
+    struct store *st = NULL;
+    int rc;
+
+    if (argc < 1 || wants_help(argc, argv)) {
+        fputs(usage_client, argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    if (strcmp(argv[0], "add") == 0 && argc < 2)
+        return usage_error("a client name is needed", usage_client);
+    if (strcmp(argv[0], "remove") == 0 && argc != 2)
+        return usage_error("remove takes one client_id", usage_client);
+    if (strcmp(argv[0], "add") != 0 && strcmp(argv[0], "list") != 0 &&
+        strcmp(argv[0], "remove") != 0)
+        return usage_error("unknown client command", usage_client);
+    if (open_store(c, true, &st) != 0)
+        return 1;
+    if (strcmp(argv[0], "add") == 0) {
+        rc = client_add(c, st, argc - 1, argv + 1);
+    } else if (strcmp(argv[0], "list") == 0) {
+        rc = store_oauth_client_list(st, print_client, NULL) == TD_OK ? 0 : 1;
+    } else {
+        struct oauth_client cl;
+        if (store_oauth_client_get(st, argv[1], &cl) != TD_OK) {
+            fprintf(stderr, "tandem: no such client: %s\n", argv[1]);
+            rc = 1;
+        } else {
+            store_oauth_client_clear(&cl);
+            rc = store_oauth_client_delete(st, argv[1]) == TD_OK ? 0 : 1;
+            if (rc == 0)
+                printf("removed %s and every token it held\n", argv[1]);
+        }
+    }
+    store_close(st);
+    return rc;
+}
+
 /* ---- migrate, config, version ---- */
 
 static int migrate_cmd(struct conf *c, int argc, char **argv)
@@ -610,6 +751,32 @@ static int start_listener(struct server *s, int port, struct tls_ctx *tls, const
     return 0;
 }
 
+/* The public base URL (the OAuth issuer): server.base_url, or the HTTP
+ * listener's own address once it is bound (port 0 picks one). */
+static int start_app(struct server *s)
+{
+    const struct conf *c = s->conf;
+    char base[300];
+    char *err = NULL;
+    const char *host = c->http_host;
+
+    if (c->base_url[0]) {
+        snprintf(base, sizeof(base), "%s", c->base_url);
+    } else {
+        if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+            host = "localhost";
+        snprintf(base, sizeof(base), strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host,
+                 listener_port(s->http_l));
+    }
+    if (web_app_start(&s->app, base, &err) != TD_OK) {
+        fprintf(stderr, "tandem: %s\n", err ? err : "cannot start the OAuth provider");
+        free(err);
+        return -1;
+    }
+    log_info("server.base_url", "url=%s", log_q(base));
+    return 0;
+}
+
 static int serve_cmd(struct conf *c, int argc, char **argv)
 {
     struct server s;
@@ -649,6 +816,8 @@ static int serve_cmd(struct conf *c, int argc, char **argv)
     if (start_listener(&s, (int)c->http_port, NULL, "http", &s.http_l) != 0)
         goto out;
     if (c->https_port && start_listener(&s, (int)c->https_port, s.tls, "https", &s.https_l) != 0)
+        goto out;
+    if (start_app(&s) != 0)
         goto out;
 
     metrics_gauge_add("tandem_open_connections", "Open client connections.", gauge_conns, NULL);
@@ -748,6 +917,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "user") != 0 && strcmp(cmd, "invite") != 0 &&
+        strcmp(cmd, "client") != 0 &&
         strcmp(cmd, "migrate") != 0 && strcmp(cmd, "config") != 0) {
         fprintf(stderr, "tandem: unknown command '%s'\n\n%s", cmd, usage_main);
         return 2;
@@ -760,6 +930,8 @@ int main(int argc, char **argv)
         rc = user_cmd(&c, argc - 1, argv + 1);
     else if (strcmp(cmd, "invite") == 0)
         rc = invite_cmd(&c, argc - 1, argv + 1);
+    else if (strcmp(cmd, "client") == 0)
+        rc = client_cmd(&c, argc - 1, argv + 1);
     else if (strcmp(cmd, "migrate") == 0)
         rc = migrate_cmd(&c, argc - 1, argv + 1);
     else

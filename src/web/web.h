@@ -21,6 +21,7 @@ struct http_router;
 struct http_static;
 struct auth_csrf;
 struct auth_ratelimit;
+struct oauth;
 
 struct web_app {
     uv_loop_t *loop;
@@ -33,12 +34,14 @@ struct web_app {
     struct auth_ratelimit *rl_account; /* login failures per account */
     struct auth_ratelimit *rl_address; /* login failures per client address */
     char *base_url;                    /* no trailing slash */
+    struct oauth *oauth;               /* the OAuth/OIDC provider; NULL until web_app_start */
 };
 
 /** Per-request context, in req->user (allocated in the request arena). */
 struct web_ctx {
     struct http_kvlist cookies;
     const char *session_token;         /* from the cookie, or NULL */
+    int64_t auth_time;                 /* when this session logged in (ms), 0 if none */
     struct account account;            /* valid when logged_in */
     bool logged_in;
     const char *csrf_cookie;           /* the browser's CSRF cookie value */
@@ -49,6 +52,9 @@ struct web_ctx {
 int web_app_init(struct web_app *app, uv_loop_t *loop, struct conf *conf, struct store *st,
                  char **err);
 void web_app_free(struct web_app *app);
+/** Once the listener is bound: fix the public base URL (the OAuth issuer) and start the
+ * OAuth/OIDC provider. */
+int web_app_start(struct web_app *app, const char *base_url, char **err);
 /** Apply reloadable settings after conf changed. */
 void web_app_reconfigure(struct web_app *app);
 /** The HTTP server's request handler (r->app is the struct web_app). */
@@ -82,5 +88,7 @@ int web_tmpl_render(struct web_tmpl *t, const char *name, json_t *data, struct b
 
 /* Account pages (web_account.c). */
 void web_account_routes(struct http_router *rt);
+/* OAuth/OIDC pages (web_oauth.c): authorize + consent, device, connected apps, logout. */
+void web_oauth_routes(struct http_router *rt);
 
 #endif

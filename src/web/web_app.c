@@ -18,6 +18,8 @@
 #include "http/http_cookie.h"
 #include "http/http_router.h"
 #include "http/http_static.h"
+#include "api/api_oauth.h"
+#include "oauth/oauth.h"
 #include "tandem_version.h"
 
 #include <stdlib.h>
@@ -208,6 +210,7 @@ static void setup_ctx(struct http_req *r)
         if (rc == TD_OK) {
             account_to_arena(r, &ctx->account, &a);
             ctx->logged_in = true;
+            auth_session_auth_time(app->store, ctx->session_token, &ctx->auth_time);
         } else {
             web_set_cookie(r, COOKIE_SESSION, "", 0); /* stale: forget it */
             ctx->session_token = NULL;
@@ -359,11 +362,31 @@ int web_app_init(struct web_app *app, uv_loop_t *loop, struct conf *conf, struct
     http_router_add(app->router, "GET", "/static/*path", handle_static);
     http_router_add(app->router, "GET", "/", handle_home);
     web_account_routes(app->router);
+    web_oauth_routes(app->router);
+    api_oauth_routes(app->router);
+    return TD_OK;
+}
+
+int web_app_start(struct web_app *app, const char *base_url, char **err)
+{
+    int rc;
+
+    free(app->base_url);
+    app->base_url = td_strdup(base_url);
+    app->oauth = td_calloc(1, sizeof(*app->oauth));
+    rc = oauth_init(app->oauth, app->loop, app->store, base_url, app->conf->domain, err);
+    if (rc != TD_OK)
+        return rc;
+    app->oauth->registration = app->conf->oauth_registration;
+    if (app->conf->oauth_registration_token[0])
+        oauth_hash(app->conf->oauth_registration_token, app->oauth->registration_token_hash);
     return TD_OK;
 }
 
 void web_app_free(struct web_app *app)
 {
+    oauth_free(app->oauth);
+    free(app->oauth);
     web_tmpl_free(app->tmpl);
     http_static_free(app->statics);
     auth_csrf_free(app->csrf);

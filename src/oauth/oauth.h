@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/* The OAuth 2.0 authorization server and OpenID Connect provider: the
+ * protocol core shared by its front-ends. The JSON endpoints (token,
+ * revocation, introspection, userinfo, discovery, JWKS, registration,
+ * device authorization) live in api/api_oauth.c; the pages people see
+ * (authorize + consent, device verification, connected apps, logout) in
+ * web/web_oauth.c. This core knows no HTTP: it validates, decides and
+ * issues, and reports OAuth error codes as strings for the front-ends to
+ * map onto their wire (RFC 6749 §4.1.2.1 redirects, §5.2 JSON bodies,
+ * RFC 6750 §3 WWW-Authenticate).
+ *
+ * Tokens and codes are opaque random strings (256 bits, base64url); the
+ * store keeps only their SHA-256. Access tokens are opaque rather than JWTs
+ * so that revocation takes effect at once everywhere (introspection and
+ * userinfo consult the store), and issuing one costs a hash and an insert
+ * instead of a signature. id_tokens are JWTs signed by oauth_keys. */
+#ifndef TD_OAUTH_H
+#define TD_OAUTH_H
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "oauth/jose.h"
+#include "store/store.h"
+#include "store/store_oauth.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* ---- scopes: the one table every service checks ---- */
+
+struct oauth_scope_def {
+    const char *name;
+    const char *description; /* plain words for the consent page */
+};
+extern const struct oauth_scope_def oauth_scope_table[];
+extern const size_t oauth_scope_count;
+const struct oauth_scope_def *oauth_scope_find(const char *name);
+/** True if scope is a space-separated list of known scopes (at most 32 entries). */
+bool oauth_scope_valid(const char *scope);
+/** True if every scope in want appears in have. */
+bool oauth_scope_subset(const char *want, const char *have);
+bool oauth_scope_has(const char *scope, const char *one);
+/** Sorted, de-duplicated copy (arena). */
+char *oauth_scope_normalize(struct arena *a, const char *scope);
+
+/* ---- lifetimes ---- */
+
+#define OAUTH_CODE_TTL_MS (60 * 1000)
+#define OAUTH_ACCESS_TTL_MS (3600 * 1000)
+#define OAUTH_REFRESH_TTL_MS (30LL * 86400 * 1000)
+#define OAUTH_ID_TOKEN_TTL_S 3600
+#define OAUTH_DEVICE_TTL_MS (600 * 1000)
+#define OAUTH_DEVICE_INTERVAL_MS (5 * 1000)
+
+#define OAUTH_GRANT_CODE "authorization_code"
+#define OAUTH_GRANT_REFRESH "refresh_token"
+#define OAUTH_GRANT_CLIENT_CREDENTIALS "client_credentials"
+#define OAUTH_GRANT_DEVICE "urn:ietf:params:oauth:grant-type:device_code"
+
+enum oauth_registration { OAUTH_REG_OFF = 0, OAUTH_REG_OPEN, OAUTH_REG_TOKEN };
+
+struct oauth_keys;
+struct auth_ratelimit;
+
+struct oauth {
+    uv_loop_t *loop;
+    struct store *store;
+    char *issuer;                     /* base URL without a trailing slash */
+    char *domain;                     /* site domain (for claims) */
+    struct oauth_keys *keys;
+    uint8_t secret_key[32];           /* HMAC key for client secrets (store secret) */
+    struct auth_ratelimit *rl_token;  /* failed client authentications per client/address */
+    int registration;                 /* enum oauth_registration */
+    uint8_t registration_token_hash[32]; /* when OAUTH_REG_TOKEN */
+};
+
+/** Set up the provider: keys (made on first start), secrets. issuer has no trailing '/'. */
+int oauth_init(struct oauth *o, uv_loop_t *loop, struct store *st, const char *issuer,
+               const char *domain, char **err);
+void oauth_free(struct oauth *o);
+
+/* ---- clients ---- */
+
+/** The stored form of a client secret: HMAC-SHA256 under the server's key. A secret is
+ * 256 random bits, so a fast keyed hash is as safe as a slow one and keeps the token
+ * endpoint fast. */
+void oauth_client_secret_hash(const struct oauth *o, const char *secret, uint8_t out[32]);
+/** Make a new client (CLI and dynamic registration). Fills c->client_id if NULL with a
+ * new malloc'd id that the caller frees (and
+ * returns the secret in secret_out, 43 chars + NUL, when c->auth_method is not "none").
+ * Validates the redirect URIs (absolute, no fragment; https, or http on loopback, or a
+ * private-use scheme for native apps), grant types, scope and auth method; on TD_EINVAL
+ * *why tells what is wrong. Fills defaults for NULL fields (grant_types
+ * "authorization_code refresh_token", scope "openid profile email offline_access",
+ * id_token_alg "RS256", post_logout_redirect_uris "[]"). c's strings stay the caller's. */
+int oauth_client_register(struct oauth *o, struct oauth_client *c, char secret_out[44],
+                          const char **why);
+/** Client authentication at the token, revocation and introspection endpoints (RFC 6749
+ * §2.3.1): the Authorization header value (may be NULL) for client_secret_basic, or
+ * client_id/client_secret form fields for client_secret_post; public clients present
+ * only client_id. Using a method other than the registered one fails. On success fills
+ * out (clear it with store_oauth_client_clear). On failure returns TD_EDENIED with
+ * *error "invalid_client" (or TD_ELIMIT with "invalid_client" after too many failures);
+ * the front-end answers 401 and, when the header was used, WWW-Authenticate: Basic. */
+int oauth_client_authenticate(struct oauth *o, const char *authorization,
+                              const char *form_client_id, const char *form_client_secret,
+                              const char *peer, struct oauth_client *out, const char **error,
+                              const char **why);
+/** Exact redirect URI matching (RFC 9700 §2.1), except that loopback redirect URIs of
+ * native apps match on any port (RFC 8252 §7.3). */
+bool oauth_redirect_uri_ok(const struct oauth_client *c, const char *uri);
+bool oauth_client_has_grant(const struct oauth_client *c, const char *grant);
+/** PKCE (RFC 7636 §4.6): true if BASE64URL(SHA256(verifier)) == challenge, verifier 43..128
+ * unreserved characters. */
+bool oauth_pkce_ok(const char *verifier, const char *challenge);
+
+/* ---- issuing ---- */
+
+struct oauth_issue {
+    const struct oauth_client *client;
+    int64_t account_id;      /* 0 for client_credentials */
+    const char *scope;       /* granted scope */
+    int64_t grant_id;        /* family id; 0 = make a new one */
+    int64_t auth_time;       /* ms; 0 if none */
+    const char *nonce;       /* for the id_token; may be NULL */
+    const char *acr;         /* may be NULL */
+    const char *amr;         /* space-separated; may be NULL */
+    bool refresh;            /* also issue a refresh token */
+    bool id_token;           /* also issue an id_token (needs an account) */
+};
+/** Issue tokens and build the token response (RFC 6749 §5.1): access_token, token_type
+ * "Bearer", expires_in, scope, refresh_token?, id_token?. Caller decrefs *response. */
+int oauth_issue(struct oauth *o, const struct oauth_issue *is, json_t **response);
+/** Store a new authorization code (c->code_hash is filled here; c's other fields are the
+ * caller's) and write the code string (43 chars + NUL). */
+int oauth_code_issue(struct oauth *o, struct oauth_code *c, char code_out[44]);
+/** The userinfo claims for an account under a scope (OIDC Core §5.4): sub always;
+ * profile: name, preferred_username, nickname, profile, picture (if any), updated_at;
+ * email: email, email_verified (when the account has one). Caller decrefs. */
+json_t *oauth_claims(struct oauth *o, const struct account *a, const char *scope);
+/** The subject identifier for an account (stable, never reused): the account id as text. */
+void oauth_subject(int64_t account_id, char out[24]);
+/** Hash a code or token string for the store. */
+void oauth_hash(const char *s, uint8_t out[32]);
+
+/* ---- checking tokens ---- */
+
+/** Look up a presented access token: TD_OK and *out (clear it) if it exists, is an access
+ * token, not revoked, not expired at now (ms), and its account (if any) is not disabled;
+ * TD_EDENIED otherwise. */
+int oauth_access_token_check(struct oauth *o, const char *token, int64_t now,
+                             struct oauth_token *out);
+
+/* ---- keys (oauth_keys.c); the only code that touches signing keys ---- */
+
+/** Load keys from the store; make an RS256, ES256 and EdDSA key on first start. */
+int oauth_keys_open(struct store *st, struct oauth_keys **out, char **err);
+void oauth_keys_free(struct oauth_keys *k);
+/** The key to sign with for alg right now (published, in use, not retired), or NULL. */
+const struct jose_key *oauth_keys_signer(struct oauth_keys *k, enum jose_alg alg);
+/** The public JWKS document {"keys":[...]}: every published key (new ones before use, old
+ * ones until their tokens expire). Caller decrefs. */
+json_t *oauth_keys_jwks(struct oauth_keys *k);
+/** Rotation: publish a new key per alg now, sign with it from now+delay_ms, and stop
+ * publishing the old ones after that plus the id_token lifetime. */
+int oauth_keys_rotate(struct oauth_keys *k, struct store *st, int64_t delay_ms);
+
+#endif
