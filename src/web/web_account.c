@@ -175,11 +175,15 @@ static void handle_login_get(struct http_req *r)
 {
     const char *next = safe_next(query_get(r, "next"));
 
-    if (web_ctx(r)->logged_in) {
+    /* ?reauth=1 (OpenID Connect prompt=login, max_age) asks a logged-in user
+     * to log in again instead of passing straight through. */
+    const char *reauth = query_get(r, "reauth");
+    if (web_ctx(r)->logged_in && !(reauth && strcmp(reauth, "1") == 0)) {
         web_redirect(r, next);
         return;
     }
-    web_render(r, 200, "login", login_data(NULL, NULL, next));
+    /* ?username= pre-fills the form (OpenID Connect login_hint passes through it). */
+    web_render(r, 200, "login", login_data(NULL, query_get(r, "username"), next));
 }
 
 struct login_job {

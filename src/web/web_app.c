@@ -259,9 +259,14 @@ static void security_headers(struct http_req *r)
     http_resp_header(r, "X-Content-Type-Options", "nosniff");
     http_resp_header(r, "X-Frame-Options", "DENY");
     http_resp_header(r, "Referrer-Policy", "same-origin");
+    /* Browsers apply form-action to the redirect that follows a form POST, and
+     * the OAuth consent and logout forms must redirect to the client's site. */
+    bool oauth = strncmp(r->path, "/oauth/", 7) == 0;
     http_resp_header(r, "Content-Security-Policy",
-                     "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-                     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'");
+                     oauth ? "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                             "frame-ancestors 'none'; base-uri 'self'"
+                           : "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                             "frame-ancestors 'none'; base-uri 'self'; form-action 'self'");
 }
 
 void web_app_handle(struct http_req *r)
@@ -277,10 +282,13 @@ void web_app_handle(struct http_req *r)
      * and need neither. */
     bool bare = res == HTTP_ROUTE_FOUND &&
                 (fn == handle_static || fn == handle_healthz || fn == handle_metrics);
-    if (!bare) {
+    /* The OAuth JSON endpoints authenticate clients per request: no cookies,
+     * no session, and no Set-Cookie on cacheable documents (discovery, JWKS). */
+    bool api = res == HTTP_ROUTE_FOUND && api_oauth_is_handler(fn);
+    if (!bare)
         security_headers(r);
+    if (!bare && !api)
         setup_ctx(r);
-    }
     switch (res) {
     case HTTP_ROUTE_FOUND:
         fn(r);
