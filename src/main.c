@@ -46,6 +46,7 @@ static const char usage_main[] =
     "  user disable NAME | user enable NAME\n"
     "  invite create [--uses N] [--days N]\n"
     "  client add NAME --redirect-uri URI [options] | client list | client remove ID\n"
+    "  keys list | keys rotate [--delay SECONDS]\n"
     "  migrate               apply database migrations and exit\n"
     "  config check|dump|example\n"
     "  version\n"
@@ -487,6 +488,74 @@ static int client_cmd(struct conf *c, int argc, char **argv)
     return rc;
 }
 
+/* ---- keys ---- */
+
+static const char usage_keys[] =
+    "usage: tandem keys list\n"
+    "       tandem keys rotate [--delay SECONDS]\n"
+    "\n"
+    "id_token signing keys, one per algorithm (RS256, ES256, EdDSA). rotate makes\n"
+    "new keys and publishes them in the JWKS at once; they start signing after\n"
+    "--delay (default 86400, so relying parties that cache the JWKS learn them\n"
+    "first), and the old keys stay published until the id_tokens they signed\n"
+    "have expired. A running server picks the change up on SIGHUP.\n";
+
+static int print_key(void *ud, const struct oauth_key_row *k)
+{
+    int64_t now = *(int64_t *)ud;
+    const char *state = k->retire_at && k->retire_at <= now ? "retired"
+                        : k->retire_at                      ? "retiring"
+                        : k->use_from > now                 ? "published"
+                                                            : "signing";
+    printf("%-44s %-6s %s\n", k->kid, k->alg, state);
+    return 0;
+}
+
+static int keys_cmd(struct conf *c, int argc, char **argv)
+{
+    struct store *st = NULL;
+    struct oauth_keys *k = NULL;
+    long delay = 86400;
+    char *err = NULL;
+    int64_t now = store_now_ms();
+    int rc = 1;
+
+    if (argc < 1 || wants_help(argc, argv)) {
+        fputs(usage_keys, argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    if (strcmp(argv[0], "list") != 0 && strcmp(argv[0], "rotate") != 0)
+        return usage_error("unknown keys command", usage_keys);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--delay") == 0 && i + 1 < argc) {
+            if (!parse_long(argv[++i], 0, 30 * 86400, &delay))
+                return usage_error("--delay takes seconds from 0 to 2592000", usage_keys);
+        } else {
+            return usage_error("unknown option", usage_keys);
+        }
+    }
+    if (open_store(c, true, &st) != 0)
+        return 1;
+    if (oauth_keys_open(st, &k, &err) != TD_OK) {
+        fprintf(stderr, "tandem: %s\n", err ? err : "cannot open the signing keys");
+        free(err);
+        goto out;
+    }
+    if (strcmp(argv[0], "rotate") == 0) {
+        if (oauth_keys_rotate(k, st, (int64_t)delay * 1000) != TD_OK) {
+            fprintf(stderr, "tandem: key rotation failed\n");
+            goto out;
+        }
+        printf("new keys published; they sign from %ld s from now\n", delay);
+    }
+    now = store_now_ms();
+    rc = store_oauth_key_list(st, print_key, &now) == TD_OK ? 0 : 1;
+out:
+    oauth_keys_free(k);
+    store_close(st);
+    return rc;
+}
+
 /* ---- migrate, config, version ---- */
 
 static int migrate_cmd(struct conf *c, int argc, char **argv)
@@ -662,6 +731,24 @@ static struct http_limits limits_from(const struct conf *c)
     return l;
 }
 
+/* Signing keys may have been rotated with `tandem keys rotate`: load them again. */
+static void reload_keys(struct server *s)
+{
+    struct oauth_keys *k = NULL;
+    char *err = NULL;
+
+    if (s->app.oauth == NULL)
+        return;
+    if (oauth_keys_open(s->store, &k, &err) != TD_OK) {
+        log_err("oauth.keys_reload_failed", "error=%s", log_q(err));
+        free(err);
+        return;
+    }
+    oauth_keys_free(s->app.oauth->keys);
+    s->app.oauth->keys = k;
+    log_info("oauth.keys_reloaded", "pid=%d", (int)getpid());
+}
+
 static void reload(struct server *s)
 {
     char *err = NULL;
@@ -674,6 +761,7 @@ static void reload(struct server *s)
     }
     log_set_level((enum log_level)s->conf->log_level);
     web_app_reconfigure(&s->app);
+    reload_keys(s);
     struct http_limits l = limits_from(s->conf);
     http_server_set_limits(s->http, &l);
     if (fixed)
@@ -917,7 +1005,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "user") != 0 && strcmp(cmd, "invite") != 0 &&
-        strcmp(cmd, "client") != 0 &&
+        strcmp(cmd, "client") != 0 && strcmp(cmd, "keys") != 0 &&
         strcmp(cmd, "migrate") != 0 && strcmp(cmd, "config") != 0) {
         fprintf(stderr, "tandem: unknown command '%s'\n\n%s", cmd, usage_main);
         return 2;
@@ -932,6 +1020,8 @@ int main(int argc, char **argv)
         rc = invite_cmd(&c, argc - 1, argv + 1);
     else if (strcmp(cmd, "client") == 0)
         rc = client_cmd(&c, argc - 1, argv + 1);
+    else if (strcmp(cmd, "keys") == 0)
+        rc = keys_cmd(&c, argc - 1, argv + 1);
     else if (strcmp(cmd, "migrate") == 0)
         rc = migrate_cmd(&c, argc - 1, argv + 1);
     else

@@ -846,28 +846,57 @@ static bool bearer_token(struct http_req *r, const char **token)
     return true;
 }
 
+bool api_bearer(struct http_req *r, const char *scope, struct oauth_token *out)
+{
+    struct oauth *o = provider(r);
+    const char *token;
+    const char *p;
+
+    memset(out, 0, sizeof(*out));
+    if (!bearer_token(r, &token))
+        return false;
+    if (token == NULL) {
+        bearer_error(r, 401, NULL, NULL);
+        return false;
+    }
+    if (oauth_access_token_check(o, token, store_now_ms(), out) != TD_OK) {
+        bearer_error(r, 401, "invalid_token",
+                     ", error_description=\"the access token is invalid, expired or revoked\"");
+        return false;
+    }
+    /* Every scope asked for must have been granted (RFC 6750 §3.1 insufficient_scope). */
+    p = scope ? scope : "";
+    while (*p) {
+        char one[64];
+        size_t n = strcspn(p, " ");
+        if (n > 0 && n < sizeof(one)) {
+            memcpy(one, p, n);
+            one[n] = '\0';
+            if (!oauth_scope_has(out->scope, one)) {
+                bearer_error(r, 403, "insufficient_scope",
+                             arena_printf(r->arena, ", scope=\"%s\"", scope));
+                store_oauth_token_clear(out);
+                return false;
+            }
+        }
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    return true;
+}
+
 static void handle_userinfo(struct http_req *r)
 {
     struct oauth *o = provider(r);
     struct oauth_token t;
     struct account a;
-    const char *token;
     int rc;
 
-    memset(&t, 0, sizeof(t));
     memset(&a, 0, sizeof(a));
-    if (!bearer_token(r, &token))
+    if (!api_bearer(r, "openid", &t))
         return;
-    if (token == NULL) {
-        bearer_error(r, 401, NULL, NULL);
-        return;
-    }
-    if (oauth_access_token_check(o, token, store_now_ms(), &t) != TD_OK) {
-        bearer_error(r, 401, "invalid_token",
-                     ", error_description=\"the access token is invalid, expired or revoked\"");
-        return;
-    }
-    if (t.account_id == 0 || !oauth_scope_has(t.scope, "openid")) {
+    if (t.account_id == 0) {
         bearer_error(r, 403, "insufficient_scope", ", scope=\"openid\"");
         goto out;
     }

@@ -11,6 +11,8 @@
 
 #include "http/http_router.h"
 
+#include "store/store_oauth.h"
+
 #include <stdbool.h>
 
 /** Add the routes: POST /oauth/token, /oauth/device_authorization, /oauth/revoke,
@@ -21,5 +23,13 @@ void api_oauth_routes(struct http_router *rt);
  * token (clients authenticate per request), so the dispatcher may skip that set-up and its
  * Set-Cookie, which does not belong on cacheable discovery documents either. */
 bool api_oauth_is_handler(http_handler_fn *fn);
+
+/** The check every API handler uses (RFC 6750): the request's Bearer token (Authorization
+ * header, or access_token in a POSTed form) must be a live access token granted every scope
+ * in scope (space-separated; NULL or "" for none). On success fills out (clear it with
+ * store_oauth_token_clear) and returns true; otherwise answers 400 invalid_request, 401
+ * (with a WWW-Authenticate: Bearer challenge, invalid_token when one was presented) or 403
+ * insufficient_scope, and returns false. */
+bool api_bearer(struct http_req *r, const char *scope, struct oauth_token *out);
 
 #endif
