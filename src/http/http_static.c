@@ -22,6 +22,7 @@
 struct entry {
     struct entry *next;
     char *path;         /* relpath */
+    time_t checked_at;  /* last stat()/realpath() of the file (wall clock, seconds) */
     time_t mtime;
     off_t size;
     char etag[48];
@@ -232,6 +233,14 @@ static struct entry *lookup(struct http_static *st, const char *rel, const char 
     return e;
 }
 
+static struct entry *fresh_entry(struct http_static *st, const char *rel, time_t now)
+{
+    for (struct entry *e = st->entries; e; e = e->next)
+        if (strcmp(e->path, rel) == 0)
+            return now - e->checked_at < 1 ? e : NULL;
+    return NULL;
+}
+
 static bool accepts_gzip(const struct http_req *r)
 {
     const char *ae = http_req_header(r, "Accept-Encoding");
@@ -267,6 +276,11 @@ void http_static_serve(struct http_static *st, struct http_req *r, const char *r
         http_resp_text(r, 404, "not found\n");
         return;
     }
+    /* A file checked within the last second is served from memory without
+     * touching the file system again (nginx's open_file_cache_valid idea). */
+    e = fresh_entry(st, relpath, time(NULL));
+    if (e)
+        goto send;
     snprintf(full, sizeof(full), "%s/%s", st->root, relpath);
     if (realpath(full, real) == NULL || strncmp(real, st->root, st->root_len) != 0 ||
         real[st->root_len] != '/' || stat(real, &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -278,6 +292,8 @@ void http_static_serve(struct http_static *st, struct http_req *r, const char *r
         http_resp_text(r, 404, "not found\n");
         return;
     }
+    e->checked_at = time(NULL);
+send:
     http_resp_header(r, "ETag", e->etag);
     http_resp_header(r, "Last-Modified", e->last_modified);
     http_resp_header(r, "Cache-Control", "public, max-age=3600");
