@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 PYTHON     ?= /usr/bin/python3
 PORT       ?= 8080
 
-.PHONY: all deps checksrc build build-asan run test unit interop browser clean bench
+.PHONY: all deps checksrc build build-asan run test unit interop rp browser clean bench
 
 all: build
 
@@ -36,7 +36,7 @@ run: deps build
 export ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-test: deps checksrc build-asan unit interop browser
+test: deps checksrc build-asan unit interop rp browser
 	@echo "make test: all suites passed"
 
 unit: build-asan
@@ -44,6 +44,9 @@ unit: build-asan
 
 interop: build-asan
 	TANDEM_BIN=$(CURDIR)/$(ASAN_BUILD)/tandem $(PYTHON) -m pytest -q -p no:cacheprovider tests/interop
+
+rp: build-asan
+	TANDEM_BIN=$(CURDIR)/$(ASAN_BUILD)/tandem node --test tests/rp/
 
 browser: build-asan
 	TANDEM_BIN=$(CURDIR)/$(ASAN_BUILD)/tandem node --test tests/browser/
