@@ -36,7 +36,7 @@ run: deps build
 export ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-test: deps checksrc build-asan unit interop rp browser
+test: deps checksrc build build-asan unit interop rp browser
 	@echo "make test: all suites passed"
 
 unit: build-asan

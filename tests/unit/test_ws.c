@@ -216,7 +216,7 @@ static bool next_frame(struct peer *p, struct frame *f)
 
 static void expect_frame(struct peer *p, uint8_t op, const void *payload, size_t len)
 {
-    struct frame f;
+    struct frame f = {0};
 
     assert_true(next_frame(p, &f));
     assert_true(f.fin);
@@ -228,7 +228,7 @@ static void expect_frame(struct peer *p, uint8_t op, const void *payload, size_t
 
 static void expect_close(struct peer *p, uint16_t code)
 {
-    struct frame f;
+    struct frame f = {0};
 
     assert_true(next_frame(p, &f));
     assert_int_equal(f.op, 0x8);
@@ -568,7 +568,7 @@ static void test_server_close_long_reason(void **state)
 {
     struct peer *p = peer_new(0);
     char reason[300];
-    struct frame f;
+    struct frame f = {0};
 
     (void)state;
     /* 'a' then 2-byte UTF-8 characters, so byte 123 falls inside one. */
