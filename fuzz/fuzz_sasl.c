@@ -32,10 +32,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond)               \
-    do {                          \
-        if (!(cond))              \
-            __builtin_trap();     \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            __builtin_trap();                                                                      \
     } while (0)
 
 #define FZ_SNONCE "SrvNonce+/0123456789abcdef"
@@ -45,8 +45,8 @@ static const uint8_t CBDATA[32] = "0123456789abcdef0123456789abcdef";
 
 static struct {
     bool ready;
-    struct auth_scram_cred cred[2];  /* "user"/"pencil" for SHA-1, SHA-256 */
-    uint8_t salted[2][2][32];        /* [hash][wrong password] SaltedPassword */
+    struct auth_scram_cred cred[2]; /* "user"/"pencil" for SHA-1, SHA-256 */
+    uint8_t salted[2][2][32];       /* [hash][wrong password] SaltedPassword */
 } G;
 
 static void init(void)
@@ -151,9 +151,8 @@ static void fuzz_raw(uint8_t flags, const uint8_t *data, size_t size)
     enum auth_sasl_mech m = (enum auth_sasl_mech)(((flags >> 2) & 7) % 5);
     struct ctx c = {(flags & 0x80) != 0};
     bool cb = (flags & 0x40) != 0, failed = false, done = false;
-    struct auth_sasl *s =
-        auth_sasl_new(m, &CBS, &c, cb ? "tls-exporter" : NULL, cb ? CBDATA : NULL,
-                      cb ? sizeof(CBDATA) : 0, (flags & 0x20) != 0);
+    struct auth_sasl *s = auth_sasl_new(m, &CBS, &c, cb ? "tls-exporter" : NULL, cb ? CBDATA : NULL,
+                                        cb ? sizeof(CBDATA) : 0, (flags & 0x20) != 0);
     struct buf out;
     size_t pos = 0;
 
@@ -196,8 +195,8 @@ static void fuzz_client(uint8_t flags, const uint8_t *data, size_t size)
                                    : (plus ? AUTH_SASL_SCRAM_SHA1_PLUS : AUTH_SASL_SCRAM_SHA1);
     size_t hl = auth_scram_hash_len(h);
     struct ctx c = {false};
-    struct auth_sasl *s = auth_sasl_new(m, &CBS, &c, "tls-exporter", CBDATA, sizeof(CBDATA),
-                                        (flags & 0x20) != 0);
+    struct auth_sasl *s =
+        auth_sasl_new(m, &CBS, &c, "tls-exporter", CBDATA, sizeof(CBDATA), (flags & 0x20) != 0);
     struct buf out, first, raw, am, fin;
     const char *gs2, *bare, *ext, *r, *comma;
     size_t gs2_len, bare_len, ext_len, pos = 0;
@@ -315,15 +314,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     switch (flags & 3) {
-    case 0:
-        fuzz_raw(flags, data, size);
-        break;
-    case 1:
-        fuzz_client(flags, data, size);
-        break;
-    case 2:
-        fuzz_parse(data, size);
-        break;
+    case 0: fuzz_raw(flags, data, size); break;
+    case 1: fuzz_client(flags, data, size); break;
+    case 2: fuzz_parse(data, size); break;
     default:
         if (size <= 64) /* PBKDF2 is slow; short passwords cover SASLprep */
             fuzz_derive(data, size);
