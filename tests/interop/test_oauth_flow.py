@@ -10,7 +10,9 @@ import hashlib
 import html
 import json
 import re
+import os
 import secrets
+import sqlite3
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -544,3 +546,42 @@ def test_rp_initiated_logout(op):
     # Logged out already, without a redirect: a plain page.
     r = b.get(path)
     assert r.status_code == 200 and "logged out" in r.text
+
+
+def age(t, sql):
+    """Move expiry times into the past in the server's database (WAL: safe while it runs)."""
+    db = sqlite3.connect(os.path.join(t.data, "tandem.db"), timeout=10)
+    db.execute(sql)
+    db.commit()
+    db.close()
+
+
+def test_expired_code_and_tokens(op):
+    b = logged_in(op)
+    auth = (op.conf_id, op.conf_secret)
+    # A code past its 60 s lifetime is refused.
+    code, verifier = code_for(op, b, op.conf_id, scope="openid offline_access")
+    age(op, "UPDATE oauth_codes SET expires_at = expires_at - 120000")
+    r = token_req(op, {"grant_type": "authorization_code", "code": code, "redirect_uri": CB,
+                       "code_verifier": verifier}, auth)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    # An expired access token fails at userinfo and is inactive at introspection; the
+    # refresh token still works until it expires too.
+    code, verifier = code_for(op, b, op.conf_id, scope="openid offline_access")
+    r = token_req(op, {"grant_type": "authorization_code", "code": code, "redirect_uri": CB,
+                       "code_verifier": verifier}, auth)
+    assert r.status_code == 200, r.text
+    at, rt = r.json()["access_token"], r.json()["refresh_token"]
+    assert userinfo(op, at).status_code == 200
+    age(op, "UPDATE oauth_tokens SET expires_at = 1 WHERE kind = 1")
+    r = userinfo(op, at)
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    r = requests.post(op.p.conf["introspection_endpoint"], data={"token": at}, auth=auth,
+                      timeout=30)
+    assert r.status_code == 200 and r.json() == {"active": False}
+    r = token_req(op, {"grant_type": "refresh_token", "refresh_token": rt}, auth)
+    assert r.status_code == 200, r.text
+    rt2 = r.json()["refresh_token"]
+    age(op, "UPDATE oauth_tokens SET expires_at = 1 WHERE kind = 2")
+    r = token_req(op, {"grant_type": "refresh_token", "refresh_token": rt2}, auth)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
