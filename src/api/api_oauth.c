@@ -981,23 +981,41 @@ static json_t *discovery_document(struct oauth *o)
 }
 
 /* Public documents that browser apps on other origins must be able to read. */
-static void public_document(struct http_req *r, json_t *j)
+static void public_document(struct http_req *r, const char *text, size_t len)
 {
     http_resp_header(r, "Access-Control-Allow-Origin", "*");
     http_resp_header(r, "Cache-Control", DISCOVERY_CACHE);
-    send_json(r, 200, j);
+    http_resp_send(r, 200, "application/json", text, len);
 }
 
+/* The discovery document depends only on the issuer and the registration mode, both fixed
+ * while the server runs: it is built once and served as bytes. */
 static void handle_discovery(struct http_req *r)
 {
-    public_document(r, discovery_document(provider(r)));
+    static char *cached;               /* owned; lives as long as the process */
+    static size_t cached_len;
+    static const struct oauth *cached_for;
+    struct oauth *o = provider(r);
+
+    if (cached == NULL || cached_for != o) {
+        json_t *doc = discovery_document(o);
+        free(cached);
+        cached = json_dumps(doc, JSON_COMPACT);
+        cached_len = cached ? strlen(cached) : 0;
+        cached_for = o;
+        json_decref(doc);
+    }
+    public_document(r, cached ? cached : "{}", cached ? cached_len : 2);
 }
 
 /* Served as application/json (not application/jwk-set+json, RFC 7517 §8.5): every client
  * library accepts the former, a few reject the latter. */
 static void handle_jwks(struct http_req *r)
 {
-    public_document(r, oauth_keys_jwks(provider(r)->keys));
+    size_t len = 0;
+    const char *text = oauth_keys_jwks_text(provider(r)->keys, &len);
+
+    public_document(r, text, len);
 }
 
 /* ---- dynamic client registration (RFC 7591) ---- */

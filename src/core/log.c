@@ -45,6 +45,8 @@ void log_emit(enum log_level level, const char *event, const char *kvfmt, ...)
     struct timeval tv;
     struct tm tm;
     char ts[32];
+    char line[4096];
+    int n;
     va_list ap;
 
     if (level < log_min)
@@ -52,15 +54,24 @@ void log_emit(enum log_level level, const char *event, const char *kvfmt, ...)
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(out, "ts=%s.%03dZ level=%s event=%s", ts, (int)(tv.tv_usec / 1000),
-            level_names[level], event);
-    if (kvfmt && kvfmt[0]) {
-        fputc(' ', out);
+    /* The whole line is formatted first and written at once: one write()
+     * per line on an unbuffered stderr, and lines never interleave. */
+    n = snprintf(line, sizeof(line), "ts=%s.%03dZ level=%s event=%s", ts,
+                 (int)(tv.tv_usec / 1000), level_names[level], event);
+    if (kvfmt && kvfmt[0] && n > 0 && (size_t)n < sizeof(line) - 2) {
+        line[n++] = ' ';
         va_start(ap, kvfmt);
-        vfprintf(out, kvfmt, ap);
+        int m = vsnprintf(line + n, sizeof(line) - (size_t)n, kvfmt, ap);
         va_end(ap);
+        if (m > 0)
+            n += m;
     }
-    fputc('\n', out);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof(line) - 1)
+        n = (int)sizeof(line) - 2; /* truncated: keep the line whole */
+    line[n++] = '\n';
+    fwrite(line, 1, (size_t)n, out);
     fflush(out);
 }
 

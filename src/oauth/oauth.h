@@ -163,6 +163,9 @@ const struct jose_key *oauth_keys_signer(struct oauth_keys *k, enum jose_alg alg
 /** The public JWKS document {"keys":[...]}: every published key (new ones before use, old
  * ones until their tokens expire). Caller decrefs. */
 json_t *oauth_keys_jwks(struct oauth_keys *k);
+/** The same document as compact JSON text, cached until the key set or a retirement time
+ * changes it; valid until the next call. */
+const char *oauth_keys_jwks_text(struct oauth_keys *k, size_t *len);
 /** Rotation: publish a new key per alg now, sign with it from now+delay_ms, and stop
  * publishing the old ones after that plus the id_token lifetime. */
 int oauth_keys_rotate(struct oauth_keys *k, struct store *st, int64_t delay_ms);

@@ -28,6 +28,9 @@ struct key_entry {
 struct oauth_keys {
     struct key_entry v[KEYS_MAX];
     size_t n;
+    char *jwks_text;        /* cached oauth_keys_jwks() as JSON; NULL = stale */
+    size_t jwks_len;
+    int64_t jwks_until;     /* the cache holds until this time (ms): the next retirement */
 };
 
 struct load_ctx {
@@ -135,6 +138,7 @@ void oauth_keys_free(struct oauth_keys *k)
 {
     if (k == NULL)
         return;
+    free(k->jwks_text);
     for (size_t i = 0; i < k->n; i++)
         jose_key_free(k->v[i].key);
     free(k);
@@ -171,6 +175,25 @@ json_t *oauth_keys_jwks(struct oauth_keys *k)
     return json_pack("{s:o}", "keys", keys);
 }
 
+const char *oauth_keys_jwks_text(struct oauth_keys *k, size_t *len)
+{
+    int64_t now = store_now_ms();
+
+    if (k->jwks_text == NULL || now >= k->jwks_until) {
+        json_t *doc = oauth_keys_jwks(k);
+        free(k->jwks_text);
+        k->jwks_text = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        k->jwks_len = k->jwks_text ? strlen(k->jwks_text) : 0;
+        k->jwks_until = INT64_MAX;
+        for (size_t i = 0; i < k->n; i++)
+            if (k->v[i].retire_at > now && k->v[i].retire_at < k->jwks_until)
+                k->jwks_until = k->v[i].retire_at;
+    }
+    *len = k->jwks_len;
+    return k->jwks_text ? k->jwks_text : "{\"keys\":[]}";
+}
+
 int oauth_keys_rotate(struct oauth_keys *k, struct store *st, int64_t delay_ms)
 {
     static const enum jose_alg algs[] = {JOSE_RS256, JOSE_ES256, JOSE_EDDSA};
@@ -178,6 +201,9 @@ int oauth_keys_rotate(struct oauth_keys *k, struct store *st, int64_t delay_ms)
     int64_t retire = now + delay_ms + (int64_t)OAUTH_ID_TOKEN_TTL_S * 1000;
     size_t old_n = k->n;
     int rc = TD_OK;
+
+    free(k->jwks_text); /* the published set changes */
+    k->jwks_text = NULL;
 
     for (size_t a = 0; rc == TD_OK && a < TD_ARRAY_LEN(algs); a++)
         rc = add_key(k, st, algs[a], now, now + delay_ms);
