@@ -7,6 +7,7 @@
  * subcommands administer accounts and the database without a server. */
 #include "auth/auth_account.h"
 #include "auth/auth_password.h"
+#include "auth/auth_scram.h"
 #include "auth/auth_token.h"
 #include "auth/auth_username.h"
 #include "core/conf.h"
@@ -19,8 +20,10 @@
 #include "oauth/oauth.h"
 #include "store/store_oauth.h"
 #include "store/store.h"
+#include "store/store_scram.h"
 #include "tandem_version.h"
 #include "web/web.h"
+#include "xmpp/xmpp_c2s.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -153,7 +156,43 @@ static int read_password(bool from_stdin, const char *prompt, char *out, size_t 
     return 0;
 }
 
-static int ask_new_password(const struct conf *c, bool from_stdin, char hash[128])
+/* The messenger's SCRAM credentials (RFC 5803 text) for a new password. */
+struct scram_creds {
+    char sha1[STORE_SCRAM_CRED_MAX + 1];
+    char sha256[STORE_SCRAM_CRED_MAX + 1];
+};
+
+static int derive_scram(const char *pw, struct scram_creds *out)
+{
+    static const enum auth_scram_hash hs[] = {AUTH_SCRAM_SHA1, AUTH_SCRAM_SHA256};
+    char *dst[] = {out->sha1, out->sha256};
+    struct auth_scram_cred cred;
+    struct buf b;
+    int rc = TD_OK;
+
+    for (size_t i = 0; i < 2 && rc == TD_OK; i++) {
+        buf_init(&b, STORE_SCRAM_CRED_MAX);
+        rc = auth_scram_derive(hs[i], pw, strlen(pw), 0, &cred);
+        if (rc == TD_OK)
+            rc = auth_scram_cred_format(&cred, &b);
+        if (rc == TD_OK)
+            snprintf(dst[i], STORE_SCRAM_CRED_MAX + 1, "%s", b.data);
+        sodium_memzero(&cred, sizeof(cred));
+        buf_free(&b);
+    }
+    return rc;
+}
+
+static int store_scram_creds(struct store *st, int64_t account_id, const struct scram_creds *sc)
+{
+    int rc = store_scram_set(st, account_id, "SCRAM-SHA-1", sc->sha1);
+    if (rc == TD_OK)
+        rc = store_scram_set(st, account_id, "SCRAM-SHA-256", sc->sha256);
+    return rc;
+}
+
+static int ask_new_password(const struct conf *c, bool from_stdin, char hash[128],
+                            struct scram_creds *sc)
 {
     char pw[AUTH_PASSWORD_MAX + 2];
     char again[AUTH_PASSWORD_MAX + 2];
@@ -177,6 +216,10 @@ static int ask_new_password(const struct conf *c, bool from_stdin, char hash[128
     }
     if (auth_password_hash(pw, strlen(pw), hash) != TD_OK) {
         fprintf(stderr, "tandem: hashing the password failed\n");
+        goto out;
+    }
+    if (derive_scram(pw, sc) != TD_OK) {
+        fprintf(stderr, "tandem: deriving the messenger (SCRAM) credentials failed\n");
         goto out;
     }
     rc = 0;
@@ -215,8 +258,10 @@ static int user_cmd(struct conf *c, int argc, char **argv)
     const char *sub;
     const char *name = NULL;
     char hash[128];
+    struct scram_creds sc;
     int rc = 1;
 
+    memset(&sc, 0, sizeof(sc));
     if (argc < 1 || wants_help(argc, argv)) {
         fputs(usage_user, argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
@@ -256,9 +301,11 @@ static int user_cmd(struct conf *c, int argc, char **argv)
             fprintf(stderr, "tandem: the name %s is taken\n", name);
             goto out;
         }
-        if (ask_new_password(c, from_stdin, hash) != 0)
+        if (ask_new_password(c, from_stdin, hash, &sc) != 0)
             goto out;
-        int crc = auth_account_create(st, name, hash, admin, NULL);
+        int crc = auth_account_create(st, name, hash, admin, &a);
+        if (crc == TD_OK)
+            crc = store_scram_creds(st, a.id, &sc);
         if (crc != TD_OK) {
             fprintf(stderr, "tandem: cannot create %s: %s\n", name, td_strerror(crc));
             goto out;
@@ -272,9 +319,10 @@ static int user_cmd(struct conf *c, int argc, char **argv)
         goto out;
     }
     if (strcmp(sub, "passwd") == 0) {
-        if (ask_new_password(c, from_stdin, hash) != 0)
+        if (ask_new_password(c, from_stdin, hash, &sc) != 0)
             goto out;
-        if (store_account_set_password(st, a.id, hash) != TD_OK)
+        if (store_account_set_password(st, a.id, hash) != TD_OK ||
+            store_scram_creds(st, a.id, &sc) != TD_OK)
             goto out;
         store_session_delete_account(st, a.id, NULL);
         printf("password changed for %s; its sessions were ended\n", a.username);
@@ -288,6 +336,7 @@ static int user_cmd(struct conf *c, int argc, char **argv)
     }
     rc = 0;
 out:
+    sodium_memzero(&sc, sizeof(sc));
     store_account_clear(&a);
     store_close(st);
     return rc;
@@ -625,6 +674,7 @@ struct server {
     struct http_server *http;
     struct listener *http_l;
     struct listener *https_l;
+    struct xmpp_c2s *xmpp;
     struct tls_ctx *tls;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t lag_timer;
@@ -650,6 +700,12 @@ static double gauge_conns(void *ud)
 static double gauge_inflight(void *ud)
 {
     return (double)http_server_inflight(((struct server *)ud)->http);
+}
+
+static double gauge_xmpp_sessions(void *ud)
+{
+    struct server *s = ud;
+    return s->xmpp ? (double)xmpp_c2s_session_count(s->xmpp) : 0.0;
 }
 
 static double gauge_accounts(void *ud)
@@ -695,6 +751,8 @@ static void stop_check(uv_timer_t *t)
         listener_foreach(s->http_l, abort_conn, NULL);
         if (s->https_l)
             listener_foreach(s->https_l, abort_conn, NULL);
+        if (s->xmpp)
+            listener_foreach(xmpp_c2s_listener(s->xmpp), abort_conn, NULL);
         return; /* the aborts finish on the next turns */
     }
     uv_stop(s->loop);
@@ -713,6 +771,8 @@ static void begin_shutdown(struct server *s, const char *why)
     listener_stop(s->http_l);
     if (s->https_l)
         listener_stop(s->https_l);
+    if (s->xmpp)
+        xmpp_c2s_shutdown(s->xmpp);
     s->stop_deadline = uv_now(s->loop) + (uint64_t)s->conf->shutdown_timeout * 1000;
     uv_timer_start(&s->stop_timer, stop_check, 0, 50);
 }
@@ -839,6 +899,32 @@ static int start_listener(struct server *s, int port, struct tls_ctx *tls, const
     return 0;
 }
 
+/* The XMPP client listener (STARTTLS with the server certificate). */
+static int start_xmpp(struct server *s)
+{
+    const struct conf *c = s->conf;
+    struct xmpp_c2s_opts o = {
+        .domain = c->domain,
+        .host = c->http_host,
+        .port = (int)c->xmpp_c2s_port,
+        .tls = s->tls,
+        .allow_plaintext = c->xmpp_allow_plaintext,
+        .store = s->store,
+        .max_conns = (size_t)c->max_connections,
+        .max_conns_per_ip = (size_t)c->max_connections_per_ip,
+    };
+    char *err = NULL;
+
+    if (xmpp_c2s_start(s->loop, &o, &s->xmpp, &err) != TD_OK) {
+        fprintf(stderr, "tandem: %s\n", err ? err : "cannot start the XMPP listener");
+        free(err);
+        return -1;
+    }
+    log_info("server.listening", "proto=xmpp addr=%s port=%d", c->http_host,
+             xmpp_c2s_port(s->xmpp));
+    return 0;
+}
+
 /* The public base URL (the OAuth issuer): server.base_url, or the HTTP
  * listener's own address once it is bound (port 0 picks one). */
 static int start_app(struct server *s)
@@ -905,6 +991,8 @@ static int serve_cmd(struct conf *c, int argc, char **argv)
         goto out;
     if (c->https_port && start_listener(&s, (int)c->https_port, s.tls, "https", &s.https_l) != 0)
         goto out;
+    if (c->xmpp_enabled && start_xmpp(&s) != 0)
+        goto out;
     if (start_app(&s) != 0)
         goto out;
 
@@ -912,6 +1000,8 @@ static int serve_cmd(struct conf *c, int argc, char **argv)
     metrics_gauge_add("tandem_http_inflight_requests", "Requests being handled.",
                       gauge_inflight, &s);
     metrics_gauge_add("tandem_accounts", "Accounts on this site.", gauge_accounts, &s);
+    metrics_gauge_add("tandem_xmpp_sessions", "Bound XMPP client sessions.",
+                      gauge_xmpp_sessions, &s);
 
     uv_signal_init(s.loop, &s.sig_term);
     uv_signal_init(s.loop, &s.sig_int);
@@ -938,10 +1028,12 @@ out:
         listener_free(s.http_l);
     if (s.https_l)
         listener_free(s.https_l);
+    xmpp_c2s_close(s.xmpp);
     /* Close whatever handles remain (signals, timers) and let their close
      * callbacks run, so the loop and every conn are released. */
     uv_walk(s.loop, close_walk, NULL);
     uv_run(s.loop, UV_RUN_DEFAULT);
+    xmpp_c2s_free(s.xmpp);
     http_server_free(s.http);
     if (s.app.router)
         web_app_free(&s.app);

@@ -136,6 +136,13 @@ static const struct opt opts[] = {
     STR("oauth", "registration_token", oauth_registration_token, "", NULL, false,
         "Initial access token that registration = token requires (Bearer); keep it secret"),
 
+    BOOL("xmpp", "enabled", xmpp_enabled, "true", false,
+         "Run the XMPP client listener (the messenger)"),
+    INT("xmpp", "c2s_port", xmpp_c2s_port, "5222", 0, 65535, false,
+        "XMPP client listener port (STARTTLS, RFC 6120); 0 picks a free port (logged)"),
+    BOOL("xmpp", "allow_plaintext", xmpp_allow_plaintext, "false", false,
+         "Let XMPP clients log in without TLS; only for loopback tests, never in production"),
+
     ENUM("log", "level", log_level, "info", log_level_values, true,
          "Lowest level logged: debug, info, warn or error"),
     BOOL("log", "access", log_access, "true", true, "Log every HTTP request"),

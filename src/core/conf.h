@@ -60,6 +60,10 @@ struct conf {
     int oauth_registration; /* enum conf_registration */
     const char *oauth_registration_name;
     char *oauth_registration_token; /* "" = none */
+    /* [xmpp] */
+    bool xmpp_enabled;         /* run the XMPP client listener */
+    long xmpp_c2s_port;        /* 0 = pick a free port */
+    bool xmpp_allow_plaintext; /* SASL without TLS (loopback tests only) */
     /* [log] */
     int log_level; /* enum conf_log_level == enum log_level */
     const char *log_level_name;

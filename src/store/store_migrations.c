@@ -135,9 +135,21 @@ static const char m0002_oauth[] =
     "  use_from INTEGER NOT NULL,\n"
     "  retire_at INTEGER NOT NULL DEFAULT 0);\n";
 
+/* 0003_scram: SCRAM credentials for the messenger's SASL (RFC 5802, RFC 7677),
+ * one row per hash, in the RFC 5803 text form (salt, iteration count,
+ * StoredKey, ServerKey; never the password). Set together with the argon2id
+ * hash whenever a password is set. */
+static const char m0003_scram[] =
+    "CREATE TABLE account_scram (\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  mechanism TEXT NOT NULL,\n"          /* SCRAM-SHA-1, SCRAM-SHA-256 */
+    "  credential TEXT NOT NULL,\n"         /* RFC 5803 */
+    "  PRIMARY KEY (account_id, mechanism));\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
     {"0002_oauth", m0002_oauth},
+    {"0003_scram", m0003_scram},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

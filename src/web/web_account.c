@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Account pages: sign up, log in, log out, settings (profile, password,
  * avatar) and the public profile. Password hashing and checking run on the
- * thread pool (auth_password_*_async); the request waits, and its arena
+ * thread pool (auth_password_*_async; a new password's SCRAM credentials for
+ * the messenger are derived there too); the request waits, and its arena
  * holds the job state, so nothing here outlives the request.
  *
  * Log-in failures are throttled per account and per client address (sliding
@@ -11,13 +12,17 @@
 #include "auth/auth_account.h"
 #include "auth/auth_password.h"
 #include "auth/auth_ratelimit.h"
+#include "auth/auth_scram.h"
 #include "auth/auth_token.h"
 #include "auth/auth_username.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "http/http_multipart.h"
 #include "http/http_router.h"
+#include "store/store_scram.h"
 #include "web/web.h"
+
+#include <sodium.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +35,80 @@
 static struct web_app *app_of(struct http_req *r)
 {
     return r->app;
+}
+
+/* ---- the messenger's SCRAM credentials (RFC 5802), derived with the
+ * argon2id hash whenever a password is set: PBKDF2 on the thread pool ---- */
+
+struct scram_job {
+    uv_work_t work;
+    const char *pw;   /* the request's copy; untouched on the loop meanwhile */
+    char *hash;       /* the argon2id hash, carried along (request arena) */
+    char sha1[STORE_SCRAM_CRED_MAX + 1];
+    char sha256[STORE_SCRAM_CRED_MAX + 1];
+    int rc;
+    void (*done)(struct scram_job *j);
+    void *ud;
+};
+
+static int scram_format(enum auth_scram_hash h, const char *pw, char *out)
+{
+    struct auth_scram_cred cred;
+    struct buf b;
+    int rc;
+
+    buf_init(&b, STORE_SCRAM_CRED_MAX);
+    rc = auth_scram_derive(h, pw, strlen(pw), 0, &cred);
+    if (rc == TD_OK)
+        rc = auth_scram_cred_format(&cred, &b);
+    if (rc == TD_OK)
+        snprintf(out, STORE_SCRAM_CRED_MAX + 1, "%s", b.data);
+    sodium_memzero(&cred, sizeof(cred));
+    buf_free(&b);
+    return rc;
+}
+
+static void scram_work(uv_work_t *w)
+{
+    struct scram_job *j = w->data;
+
+    j->rc = scram_format(AUTH_SCRAM_SHA1, j->pw, j->sha1);
+    if (j->rc == TD_OK)
+        j->rc = scram_format(AUTH_SCRAM_SHA256, j->pw, j->sha256);
+}
+
+static void scram_after(uv_work_t *w, int status)
+{
+    struct scram_job *j = w->data;
+
+    if (status != 0)
+        j->rc = TD_EIO;
+    j->done(j);
+}
+
+/* Derive both credentials of pw (in r's arena) off the loop, then call done
+ * on the loop thread. hash (copied) rides along. TD_OK or TD_EIO. */
+static int scram_derive_async(struct http_req *r, const char *pw, const char *hash,
+                              void (*done)(struct scram_job *j), void *ud)
+{
+    struct scram_job *j = arena_calloc(r->arena, sizeof(*j));
+
+    j->pw = pw;
+    j->hash = arena_strdup(r->arena, hash);
+    j->done = done;
+    j->ud = ud;
+    j->work.data = j;
+    if (uv_queue_work(app_of(r)->loop, &j->work, scram_work, scram_after) != 0)
+        return TD_EIO;
+    return TD_OK;
+}
+
+static int scram_store(struct store *st, int64_t account_id, const struct scram_job *j)
+{
+    int rc = store_scram_set(st, account_id, "SCRAM-SHA-1", j->sha1);
+    if (rc == TD_OK)
+        rc = store_scram_set(st, account_id, "SCRAM-SHA-256", j->sha256);
+    return rc;
 }
 
 /* Only local paths may be redirect targets after log-in (no open redirect). */
@@ -76,6 +155,7 @@ static void handle_signup_get(struct http_req *r)
 struct signup_job {
     struct http_req *r;
     const char *username;
+    const char *pw;
 };
 
 static void start_session(struct http_req *r, int64_t account_id)
@@ -90,19 +170,21 @@ static void start_session(struct http_req *r, int64_t account_id)
     web_set_cookie(r, COOKIE_SESSION, token, app->conf->session_days * 86400);
 }
 
-static void signup_hashed(void *ud, bool ok, const char *hash)
+static void signup_derived(struct scram_job *sj)
 {
-    struct signup_job *job = ud;
+    struct signup_job *job = sj->ud;
     struct http_req *r = job->r;
     struct web_app *app = app_of(r);
     struct account a;
     int rc;
 
-    if (!ok) {
+    if (sj->rc != TD_OK) {
         web_error(r, 500, "The account could not be created. Please try again.");
         return;
     }
-    rc = auth_account_create(app->store, job->username, hash, false, &a);
+    rc = auth_account_create(app->store, job->username, sj->hash, false, &a);
+    if (rc == TD_OK && scram_store(app->store, a.id, sj) != TD_OK)
+        log_err("account.scram_failed", "req=%s account=%lld", r->id_str, (long long)a.id);
     if (rc == TD_EEXIST) {
         web_render(r, 422, "signup", signup_data(r, "That name is taken.", job->username));
         return;
@@ -117,6 +199,14 @@ static void signup_hashed(void *ud, bool ok, const char *hash)
         start_session(r, a.id);
     store_account_clear(&a);
     web_redirect(r, "/settings");
+}
+
+static void signup_hashed(void *ud, bool ok, const char *hash)
+{
+    struct signup_job *job = ud;
+
+    if (!ok || scram_derive_async(job->r, job->pw, hash, signup_derived, job) != TD_OK)
+        web_error(job->r, 500, "The account could not be created. Please try again.");
 }
 
 static void handle_signup_post(struct http_req *r)
@@ -159,6 +249,7 @@ static void handle_signup_post(struct http_req *r)
     job = arena_calloc(r->arena, sizeof(*job));
     job->r = r;
     job->username = username;
+    job->pw = pw;
     if (auth_password_hash_async(app->loop, pw, strlen(pw), signup_hashed, job) != TD_OK)
         web_error(r, 500, "The account could not be created. Please try again.");
 }
@@ -391,14 +482,16 @@ struct password_job {
     const char *new_pw;
 };
 
-static void password_hashed(void *ud, bool ok, const char *hash)
+static void password_derived(struct scram_job *sj)
 {
-    struct password_job *job = ud;
+    struct password_job *job = sj->ud;
     struct http_req *r = job->r;
     struct web_app *app = app_of(r);
     struct web_ctx *ctx = web_ctx(r);
 
-    if (!ok || store_account_set_password(app->store, ctx->account.id, hash) != TD_OK) {
+    if (sj->rc != TD_OK ||
+        store_account_set_password(app->store, ctx->account.id, sj->hash) != TD_OK ||
+        scram_store(app->store, ctx->account.id, sj) != TD_OK) {
         web_error(r, 500, "The password could not be changed.");
         return;
     }
@@ -406,6 +499,14 @@ static void password_hashed(void *ud, bool ok, const char *hash)
     log_info("account.password_changed", "req=%s account=%lld", r->id_str,
              (long long)ctx->account.id);
     web_redirect(r, "/settings?saved=password");
+}
+
+static void password_hashed(void *ud, bool ok, const char *hash)
+{
+    struct password_job *job = ud;
+
+    if (!ok || scram_derive_async(job->r, job->new_pw, hash, password_derived, job) != TD_OK)
+        web_error(job->r, 500, "The password could not be changed.");
 }
 
 static void password_verified(void *ud, bool ok, const char *unused)

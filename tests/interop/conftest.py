@@ -28,6 +28,7 @@ class Tandem:
         self.env = dict(os.environ)
         self.env.update({
             "TANDEM_SERVER_HTTP_PORT": "0",
+            "TANDEM_XMPP_C2S_PORT": "0",
             "TANDEM_SERVER_DATA_DIR": self.data,
             "TANDEM_SERVER_TEMPLATES_DIR": os.path.join(ROOT, "templates"),
             "TANDEM_SERVER_STATIC_DIR": os.path.join(ROOT, "static"),

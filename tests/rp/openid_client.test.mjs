@@ -36,6 +36,7 @@ function tandemEnv(dir) {
     TANDEM_SERVER_TEMPLATES_DIR: join(root, 'templates'),
     TANDEM_SERVER_STATIC_DIR: join(root, 'static'),
     TANDEM_SERVER_THREADS: '2',
+    TANDEM_XMPP_C2S_PORT: '0',
   };
 }
 

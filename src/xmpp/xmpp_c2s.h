@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* XMPP client-to-server sessions (RFC 6120): the listener on xmpp.c2s_port
+ * and, per connection, stream negotiation (§4: header checks, stream
+ * features), STARTTLS (§5, mandatory unless allow_plaintext), SASL (§6, via
+ * auth/auth_sasl: SCRAM-SHA-256/-1 with -PLUS when the TLS layer gives
+ * channel binding data, PLAIN only over TLS), resource binding (§7, a
+ * conflicting resource replaces the old session, §7.7.2.2), and stanza
+ * handling after bind (§8: the from address is stamped by the server,
+ * §8.1.2.1; §8.3 stanza errors): XEP-0199 ping and minimal XEP-0030
+ * disco#info to the server, iq routed to full JIDs, messages per RFC 6121
+ * §8.5 (full JID, or the most available resources of a bare JID; unknown
+ * users get service-unavailable, offline ones are dropped for now), and
+ * presence without rosters (RFC 6121 §4: own resources and directed
+ * presence only). Limits: stanza sizes through the parser, output through
+ * conn's out_max, negotiation within 30 s. Loop thread only. */
+#ifndef TD_XMPP_C2S_H
+#define TD_XMPP_C2S_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+struct store;
+struct tls_ctx;
+struct listener;
+struct xmpp_c2s;
+
+struct xmpp_c2s_opts {
+    const char *domain;       /* our XMPP domain (server.domain); copied */
+    const char *host;         /* address to bind */
+    int port;                 /* 0 = pick a free port */
+    struct tls_ctx *tls;      /* STARTTLS context (not owned); NULL = no TLS offered */
+    bool allow_plaintext;     /* SASL without TLS (loopback tests only) */
+    struct store *store;      /* accounts and SCRAM credentials (not owned) */
+    size_t max_conns;         /* 0 = unlimited */
+    size_t max_conns_per_ip;  /* 0 = unlimited */
+};
+
+/** Start listening. TD_OK, or an error code with *err (caller frees). Without
+ *  tls, allow_plaintext must be true (else TD_EINVAL). */
+int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c2s **out,
+                   char **err);
+/** The port bound. */
+int xmpp_c2s_port(const struct xmpp_c2s *s);
+/** The listener (e.g. to abort its conns on a shutdown timeout). */
+struct listener *xmpp_c2s_listener(const struct xmpp_c2s *s);
+/** Bound (online) sessions. */
+size_t xmpp_c2s_session_count(const struct xmpp_c2s *s);
+/** Stop accepting and end every session with the system-shutdown stream
+ *  error (RFC 6120 §4.9.3.19); their conns close once output drains. */
+void xmpp_c2s_shutdown(struct xmpp_c2s *s);
+/** Release the listener (stopped now, freed once its last conn is gone), as
+ *  for listener_free(); before closing the loop's remaining handles. NULL-safe. */
+void xmpp_c2s_close(struct xmpp_c2s *s);
+/** Free after the loop has closed every conn of the listener (calls
+ *  xmpp_c2s_close if that has not run). NULL-safe. */
+void xmpp_c2s_free(struct xmpp_c2s *s);
+
+#endif
