@@ -146,10 +146,37 @@ static const char m0003_scram[] =
     "  credential TEXT NOT NULL,\n"         /* RFC 5803 */
     "  PRIMARY KEY (account_id, mechanism));\n";
 
+/* 0004_roster: the messenger's rosters and offline messages (RFC 6121 §2,
+ * §3; XEP-0160; store_roster.h). A roster row is one contact of an account:
+ * subscription 0 none, 1 to, 2 from, 3 both; ask = pending out; pending_in
+ * with the stored subscribe stanza; approved = pre-approved (§3.4);
+ * in_roster 0 for a row that only holds a pending request. Offline messages
+ * are serialized stanzas, delivered oldest first (by id) and then deleted. */
+static const char m0004_roster[] =
+    "CREATE TABLE roster_items (\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  jid TEXT NOT NULL,\n"                /* contact bare JID, prepared */
+    "  name TEXT NOT NULL DEFAULT '',\n"
+    "  groups TEXT NOT NULL DEFAULT '[]',\n" /* JSON array of strings */
+    "  subscription INTEGER NOT NULL DEFAULT 0,\n"
+    "  ask INTEGER NOT NULL DEFAULT 0,\n"
+    "  pending_in INTEGER NOT NULL DEFAULT 0,\n"
+    "  pending_stanza TEXT,\n"
+    "  approved INTEGER NOT NULL DEFAULT 0,\n"
+    "  in_roster INTEGER NOT NULL DEFAULT 1,\n"
+    "  PRIMARY KEY (account_id, jid));\n"
+    "CREATE TABLE offline_messages (\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  stanza TEXT NOT NULL,\n"
+    "  stamp INTEGER NOT NULL);\n"
+    "CREATE INDEX offline_messages_account ON offline_messages(account_id, id);\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
     {"0002_oauth", m0002_oauth},
     {"0003_scram", m0003_scram},
+    {"0004_roster", m0004_roster},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

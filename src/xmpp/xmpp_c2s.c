@@ -10,7 +10,16 @@
  * delivery first collects its targets, then writes, and a session leaves the
  * router (and tells its other resources it is unavailable) exactly once, in
  * leave(). PLAIN runs argon2 on the thread pool; the pending job is detached
- * from the session when the connection goes away first. */
+ * from the session when the connection goes away first. Rosters and
+ * subscriptions (RFC 6121 §2, §3) use xmpp_roster.h's state machine and
+ * store_roster.h's rows: an outbound subscription stanza updates the
+ * sender's row, then, the contact being local, runs as inbound on the
+ * contact's row, with roster pushes to resources that fetched the roster.
+ * Presence goes to own resources and to from/both contacts; an initial
+ * presence gets the presence of to/both contacts, pending requests and (at
+ * priority >= 0) the offline messages (XEP-0160), which a chat/normal message
+ * to a user with no available resource becomes. Store calls are synchronous
+ * indexed queries on the loop thread. */
 #include "xmpp/xmpp_c2s.h"
 
 #include "auth/auth_password.h"
@@ -23,8 +32,10 @@
 #include "net/conn.h"
 #include "net/tls.h"
 #include "store/store.h"
+#include "store/store_roster.h"
 #include "store/store_scram.h"
 #include "xmpp/xmpp_jid.h"
+#include "xmpp/xmpp_roster.h"
 #include "xmpp/xmpp_router.h"
 #include "xmpp/xmpp_stream.h"
 #include "xmpp/xmpp_xml.h"
@@ -34,6 +45,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -44,6 +56,7 @@
 #define NS_PING "urn:xmpp:ping"
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
 #define NS_SASL_CB "urn:xmpp:sasl-cb:0" /* XEP-0440 */
+#define NS_DELAY "urn:xmpp:delay"        /* XEP-0203 */
 
 #define NEGOTIATION_MS (30 * 1000)       /* TLS + SASL + bind must finish in this */
 #define IDLE_MS (15 * 60 * 1000)         /* a bound stream silent this long is closed */
@@ -78,6 +91,9 @@ struct session {
     char *bare;                 /* local@domain */
     char *full;                 /* bound full JID */
     char *presence;             /* last available presence, serialized (own resources) */
+    int64_t account_id;         /* the account's row, looked up at bind */
+    uint64_t push_seq;          /* ids of roster pushes */
+    bool roster_requested;      /* an interested resource (RFC 6121 §2.1.6) */
     char lang[36];              /* xml:lang of the client's header */
     int sasl_failures;
     bool header_sent;           /* our header for the current stream */
@@ -95,6 +111,7 @@ struct plain_job {
 };
 
 static void process_pending(struct session *s);
+static void iq_result_open(struct buf *b, const struct xmpp_el *iq, const char *from);
 static void idle_timeout(struct conn *c);
 
 /* ---- output helpers ---- */
@@ -370,6 +387,8 @@ static size_t resources_of(struct xmpp_c2s *srv, const char *bare, bool availabl
     return n;
 }
 
+static void broadcast_contacts(struct session *s, const char *bytes, size_t len);
+
 static void leave(struct session *s)
 {
     struct xmpp_route *to[RESOURCES_MAX];
@@ -390,8 +409,10 @@ static void leave(struct session *s)
         esc(&e, s->full);
         int len = snprintf(b, sizeof(b), "<presence from='%s' type='unavailable'/>", e.data);
         buf_free(&e);
-        if (len > 0 && (size_t)len < sizeof(b))
+        if (len > 0 && (size_t)len < sizeof(b)) {
             deliver_bytes(to, n, b, (size_t)len);
+            broadcast_contacts(s, b, (size_t)len); /* RFC 6121 §4.5.2 */
+        }
     }
     log_info("xmpp.session_ended", "conn=%llu jid=%s", (unsigned long long)s->conn.id,
              log_q(s->full));
@@ -408,6 +429,541 @@ static bool user_exists(struct xmpp_c2s *srv, const char *local)
         store_account_clear(&a);
     }
     return ok;
+}
+
+/* ---- rosters, subscriptions and offline messages (RFC 6121 §2-§4, XEP-0160) ---- */
+
+/* The account id of an existing, enabled local user, or 0. */
+static int64_t account_of(struct xmpp_c2s *srv, const char *local)
+{
+    struct account acc;
+    int64_t id = 0;
+
+    if (local && store_account_get_by_name(srv->store, local, &acc) == TD_OK) {
+        if (!acc.disabled)
+            id = acc.id;
+        store_account_clear(&acc);
+    }
+    return id;
+}
+
+/* The localpart of a bare JID on our domain (in a), or NULL if it is not one. */
+static const char *local_of(struct xmpp_c2s *srv, struct arena *a, const char *bare)
+{
+    struct xmpp_jid j;
+
+    if (xmpp_jid_parse(a, bare, &j) != TD_OK || j.local == NULL || j.resource ||
+        strcmp(j.domain, srv->domain) != 0)
+        return NULL;
+    return j.local;
+}
+
+/* Roster rows copied out of store_roster_list, so that delivery (which may
+ * close sessions and query the store again) runs after the listing. */
+struct contact {
+    char *jid;
+    int sub;
+    bool pending_in;
+    char *stanza;
+};
+
+struct contacts {
+    struct contact *v;
+    size_t n, cap;
+};
+
+static int contacts_cb(void *ud, const struct store_roster_item *it)
+{
+    struct contacts *c = ud;
+
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 16;
+        c->v = td_realloc(c->v, c->cap * sizeof(*c->v));
+    }
+    c->v[c->n].jid = td_strdup(it->jid);
+    c->v[c->n].sub = it->sub;
+    c->v[c->n].pending_in = it->pending_in;
+    c->v[c->n].stanza = it->pending_in && it->pending_stanza ? td_strdup(it->pending_stanza)
+                                                             : NULL;
+    c->n++;
+    return 0;
+}
+
+static void contacts_load(struct xmpp_c2s *srv, int64_t account_id, struct contacts *c)
+{
+    memset(c, 0, sizeof(*c));
+    if (account_id != 0)
+        (void)store_roster_list(srv->store, account_id, contacts_cb, c);
+}
+
+static void contacts_free(struct contacts *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->v[i].jid);
+        free(c->v[i].stanza);
+    }
+    free(c->v);
+    memset(c, 0, sizeof(*c));
+}
+
+/* bytes (a presence of s) to the available resources of every contact with
+ * a subscription from the user (RFC 6121 §4.2.2, §4.4.2). */
+static void broadcast_contacts(struct session *s, const char *bytes, size_t len)
+{
+    struct xmpp_route *rts[RESOURCES_MAX];
+    struct contacts c;
+
+    contacts_load(s->srv, s->account_id, &c);
+    for (size_t i = 0; i < c.n; i++) {
+        if (!xmpp_sub_contact_gets_presence(c.v[i].sub) || strcmp(c.v[i].jid, s->bare) == 0)
+            continue;
+        size_t n = resources_of(s->srv, c.v[i].jid, true, NULL, rts);
+        deliver_bytes(rts, n, bytes, len);
+    }
+    contacts_free(&c);
+}
+
+/* The presence of from_bare's available resources (their last available
+ * presence, or unavailable when !available) to to_bare's available ones. */
+static void presence_between(struct xmpp_c2s *srv, const char *from_bare, const char *to_bare,
+                             bool available)
+{
+    struct xmpp_route *src[RESOURCES_MAX], *dst[RESOURCES_MAX];
+    size_t ns = resources_of(srv, from_bare, true, NULL, src);
+    size_t nd = resources_of(srv, to_bare, true, NULL, dst);
+    struct buf b;
+
+    for (size_t i = 0; i < ns && nd > 0; i++) {
+        struct session *o = session_of(src[i]);
+        buf_init(&b, 0);
+        if (available && o->presence) {
+            buf_appends(&b, o->presence);
+        } else if (!available) {
+            buf_appends(&b, "<presence from='");
+            esc(&b, o->full);
+            buf_appends(&b, "' type='unavailable'/>");
+        }
+        if (b.len > 0)
+            deliver_bytes(dst, nd, b.data, b.len);
+        buf_free(&b);
+    }
+}
+
+/* RFC 6121 §2.1.6: push it (or its removal) to the interested resources of bare. */
+static void roster_push(struct xmpp_c2s *srv, const char *bare, const struct store_roster_item *it,
+                        bool remove)
+{
+    struct xmpp_route *rts[RESOURCES_MAX];
+    struct session *t[RESOURCES_MAX];
+    size_t n = resources_of(srv, bare, false, NULL, rts);
+    struct arena *a;
+    struct xmpp_el *item;
+    struct buf b;
+
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        t[i] = session_of(rts[i]);
+    a = arena_new(0);
+    item = xmpp_roster_item_el(a, it, remove);
+    for (size_t i = 0; i < n; i++) {
+        if (!t[i]->roster_requested || t[i]->ended || conn_is_closing(&t[i]->conn))
+            continue;
+        struct xmpp_el *iq = xmpp_el_new(a, "iq", XMPP_NS_CLIENT);
+        xmpp_el_attr_set(a, iq, "type", "set");
+        xmpp_el_attr_set(a, iq, "id",
+                         arena_printf(a, "push%llu", (unsigned long long)++t[i]->push_seq));
+        xmpp_el_attr_set(a, iq, "to", t[i]->full);
+        struct xmpp_el *q = xmpp_el_child_new(a, iq, "query", XMPP_NS_ROSTER);
+        xmpp_el_child_add(q, xmpp_el_copy(a, item));
+        buf_init(&b, 0);
+        if (xmpp_el_serialize(iq, XMPP_NS_CLIENT, &b) == TD_OK)
+            (void)conn_write(&t[i]->conn, b.data, b.len);
+        buf_free(&b);
+    }
+    arena_free(a);
+}
+
+/* The row of jid in the account's roster, or a fresh one (*found false). */
+static void row_load(struct xmpp_c2s *srv, int64_t account_id, const char *jid,
+                     struct store_roster_item *it, bool *found)
+{
+    *found = store_roster_get(srv->store, account_id, jid, it) == TD_OK;
+    if (!*found) {
+        memset(it, 0, sizeof(*it));
+        it->jid = td_strdup(jid);
+    }
+}
+
+static struct xmpp_sub_state state_of(const struct store_roster_item *it)
+{
+    struct xmpp_sub_state st = {.sub = it->sub, .ask = it->ask, .pending_in = it->pending_in,
+                                .approved = it->approved};
+    return st;
+}
+
+static void state_set(struct store_roster_item *it, const struct xmpp_sub_state *st)
+{
+    it->sub = st->sub;
+    it->ask = st->ask;
+    it->pending_in = st->pending_in;
+    it->approved = st->approved;
+    if (!it->pending_in) {
+        free(it->pending_stanza);
+        it->pending_stanza = NULL;
+    }
+}
+
+static struct xmpp_el *sub_presence(struct arena *a, const char *from, const char *to,
+                                    enum xmpp_sub_type t)
+{
+    struct xmpp_el *p = xmpp_el_new(a, "presence", XMPP_NS_CLIENT);
+
+    xmpp_el_attr_set(a, p, "from", from);
+    xmpp_el_attr_set(a, p, "to", to);
+    xmpp_el_attr_set(a, p, "type", xmpp_sub_type_name(t));
+    return p;
+}
+
+/* A subscription stanza el of type t from contact (a bare JID) reaches the
+ * local user user_bare (account user_id): RFC 6121 A.3. The row is updated
+ * and pushed, el delivered to the available resources when the table says
+ * so; a subscribe is kept as pending-in for later presences (§3.1.3). *res
+ * (may be NULL) gets the outcome. */
+static void sub_inbound(struct xmpp_c2s *srv, int64_t user_id, const char *user_bare,
+                        const char *contact, enum xmpp_sub_type t, struct xmpp_el *el,
+                        struct xmpp_sub_outcome *res)
+{
+    struct store_roster_item it;
+    struct xmpp_sub_outcome o;
+    struct xmpp_route *rts[RESOURCES_MAX];
+    struct xmpp_sub_state cur;
+    bool found;
+    struct buf b;
+    int rc;
+
+    row_load(srv, user_id, contact, &it, &found);
+    cur = state_of(&it);
+    xmpp_sub_inbound(&cur, t, &o);
+    if (o.changed || (t == XMPP_SUB_SUBSCRIBE && o.forward)) {
+        state_set(&it, &o.next);
+        if (t == XMPP_SUB_SUBSCRIBE && o.next.pending_in) {
+            free(it.pending_stanza);
+            buf_init(&b, STORE_ROSTER_STANZA_MAX);
+            it.pending_stanza = xmpp_el_serialize(el, XMPP_NS_CLIENT, &b) == TD_OK
+                                    ? td_strdup(b.data) : NULL;
+            buf_free(&b);
+        }
+        rc = store_roster_put(srv->store, user_id, &it);
+        if (rc != TD_OK) {
+            log_info("xmpp.roster_store_failed", "jid=%s contact=%s rc=%d", log_q(user_bare),
+                     log_q(contact), rc);
+            memset(&o, 0, sizeof(o)); /* nothing happened */
+            o.next = cur;
+        } else if (o.push && it.in_roster) {
+            roster_push(srv, user_bare, &it, false);
+        }
+    }
+    if (o.forward)
+        deliver_el(rts, resources_of(srv, user_bare, true, NULL, rts), el);
+    store_roster_item_clear(&it);
+    if (res)
+        *res = o;
+}
+
+/* The user of s sends a subscription stanza of type t to contact (a bare
+ * JID on our domain or elsewhere): RFC 6121 A.2 on the user's row, then A.3
+ * on the contact's when the contact is local. p is the client's stanza, or
+ * NULL for one made here (roster removal, §2.5.2); push: push the user's
+ * changed item (the removal pushes its own). */
+static void sub_outbound(struct session *s, struct xmpp_el *p, const char *contact,
+                         enum xmpp_sub_type t, bool push, struct arena *a)
+{
+    struct xmpp_c2s *srv = s->srv;
+    struct store_roster_item it;
+    struct xmpp_sub_outcome o, in;
+    struct xmpp_sub_state cur;
+    const char *clocal = local_of(srv, a, contact);
+    struct xmpp_el *el;
+    int64_t cid;
+    bool found;
+    int rc;
+
+    if (s->account_id == 0) {
+        if (p)
+            stanza_error(s, p, "internal-server-error");
+        return;
+    }
+    row_load(srv, s->account_id, contact, &it, &found);
+    cur = state_of(&it);
+    xmpp_sub_outbound(&cur, t, &o);
+    if (o.changed) {
+        state_set(&it, &o.next);
+        /* §3.1.2, §3.1.5, §3.4.2: asking or approving puts the contact in the roster */
+        if (t == XMPP_SUB_SUBSCRIBE || t == XMPP_SUB_SUBSCRIBED)
+            it.in_roster = true;
+        rc = store_roster_put(srv->store, s->account_id, &it);
+        if (rc != TD_OK) {
+            if (p)
+                stanza_error(s, p, rc == TD_ELIMIT ? "not-allowed" : "internal-server-error");
+            goto out;
+        }
+        if (push && o.push && it.in_roster)
+            roster_push(srv, s->bare, &it, false);
+    }
+    if (!o.forward || clocal == NULL)
+        goto out; /* nothing to route, or a remote contact (no s2s) */
+    el = p ? p : sub_presence(a, s->bare, contact, t);
+    xmpp_el_attr_set(a, el, "from", s->bare); /* §3.1.2: stamped with the bare JID */
+    xmpp_el_attr_set(a, el, "to", contact);
+    cid = account_of(srv, clocal);
+    if (cid == 0) {
+        /* §3.1.3: no such account; a request is answered with unsubscribed */
+        if (t == XMPP_SUB_SUBSCRIBE)
+            sub_inbound(srv, s->account_id, s->bare, contact, XMPP_SUB_UNSUBSCRIBED,
+                        sub_presence(a, contact, s->bare, XMPP_SUB_UNSUBSCRIBED), NULL);
+        goto out;
+    }
+    sub_inbound(srv, cid, contact, s->bare, t, el, &in);
+    if (in.auto_reply) {
+        /* §3.1.3: already subscribed or pre-approved: answered for the contact */
+        struct xmpp_sub_outcome back;
+        sub_inbound(srv, s->account_id, s->bare, contact, XMPP_SUB_SUBSCRIBED,
+                    sub_presence(a, contact, s->bare, XMPP_SUB_SUBSCRIBED), &back);
+        if (back.forward || in.changed)
+            presence_between(srv, contact, s->bare, true);
+    }
+    if (t == XMPP_SUB_SUBSCRIBED && in.forward)
+        presence_between(srv, s->bare, contact, true); /* §3.1.5 */
+    if (t == XMPP_SUB_UNSUBSCRIBED && (cur.sub & STORE_SUB_FROM))
+        presence_between(srv, s->bare, contact, false); /* §3.2.2 */
+    if (t == XMPP_SUB_UNSUBSCRIBE && in.forward)
+        presence_between(srv, contact, s->bare, false); /* §3.3.3 */
+out:
+    store_roster_item_clear(&it);
+}
+
+struct roster_list {
+    struct arena *a;
+    struct xmpp_el *q;
+};
+
+static int roster_list_cb(void *ud, const struct store_roster_item *it)
+{
+    struct roster_list *l = ud;
+
+    if (it->in_roster)
+        xmpp_el_child_add(l->q, xmpp_roster_item_el(l->a, it, false));
+    return 0;
+}
+
+static void iq_result_empty(struct session *s, const struct xmpp_el *iq)
+{
+    struct buf b;
+
+    buf_init(&b, 0);
+    iq_result_open(&b, iq, NULL);
+    buf_appends(&b, "/>");
+    send_buf(s, &b);
+    buf_free(&b);
+}
+
+/* jabber:iq:roster get and set from the user (RFC 6121 §2.2, §2.3, §2.5),
+ * without roster versioning (§2.6: no 'ver' in results). */
+static void roster_iq(struct session *s, struct xmpp_el *iq, const char *type,
+                      struct xmpp_el *q, struct arena *a)
+{
+    struct xmpp_roster_set set;
+    struct store_roster_item it;
+    const char *cond;
+    bool found;
+    struct buf b;
+    int rc;
+
+    if (s->account_id == 0) {
+        stanza_error(s, iq, "internal-server-error");
+        return;
+    }
+    if (strcmp(type, "get") == 0) {
+        struct roster_list l = {.a = a};
+        struct xmpp_el *res = xmpp_el_new(a, "iq", XMPP_NS_CLIENT);
+        xmpp_el_attr_set(a, res, "type", "result");
+        xmpp_el_attr_set(a, res, "id", xmpp_el_attr(iq, "id"));
+        xmpp_el_attr_set(a, res, "to", s->full);
+        l.q = xmpp_el_child_new(a, res, "query", XMPP_NS_ROSTER);
+        if (store_roster_list(s->srv->store, s->account_id, roster_list_cb, &l) != TD_OK) {
+            stanza_error(s, iq, "internal-server-error");
+            return;
+        }
+        s->roster_requested = true;
+        buf_init(&b, 0);
+        if (xmpp_el_serialize(res, XMPP_NS_CLIENT, &b) == TD_OK)
+            send_buf(s, &b);
+        buf_free(&b);
+        return;
+    }
+    if (xmpp_roster_set_parse(a, q, &set, &cond) != TD_OK) {
+        stanza_error(s, iq, cond);
+        return;
+    }
+    row_load(s->srv, s->account_id, set.jid, &it, &found);
+    if (set.remove) {
+        /* §2.5.2: cancel both directions, then drop the item */
+        bool unsub = (it.sub & STORE_SUB_TO) || it.ask;
+        bool unsubd = (it.sub & STORE_SUB_FROM) || it.pending_in;
+        if (!found || !it.in_roster) {
+            store_roster_item_clear(&it);
+            stanza_error(s, iq, "item-not-found");
+            return;
+        }
+        if (unsub)
+            sub_outbound(s, NULL, set.jid, XMPP_SUB_UNSUBSCRIBE, false, a);
+        if (unsubd)
+            sub_outbound(s, NULL, set.jid, XMPP_SUB_UNSUBSCRIBED, false, a);
+        if (store_roster_delete(s->srv->store, s->account_id, set.jid) != TD_OK) {
+            store_roster_item_clear(&it);
+            stanza_error(s, iq, "internal-server-error");
+            return;
+        }
+        iq_result_empty(s, iq);
+        roster_push(s->srv, s->bare, &it, true);
+        store_roster_item_clear(&it);
+        return;
+    }
+    free(it.name);
+    it.name = set.name ? td_strdup(set.name) : NULL;
+    for (size_t i = 0; i < it.ngroups; i++)
+        free(it.groups[i]);
+    free(it.groups);
+    it.groups = td_calloc(set.ngroups ? set.ngroups : 1, sizeof(char *));
+    for (size_t i = 0; i < set.ngroups; i++)
+        it.groups[i] = td_strdup(set.groups[i]);
+    it.ngroups = set.ngroups;
+    it.in_roster = true;
+    rc = store_roster_put(s->srv->store, s->account_id, &it);
+    if (rc != TD_OK) {
+        store_roster_item_clear(&it);
+        /* §2.3.3: a roster over the server's size limit is not-allowed */
+        stanza_error(s, iq, rc == TD_ELIMIT ? "not-allowed"
+                            : rc == TD_EINVAL ? "not-acceptable" : "internal-server-error");
+        return;
+    }
+    iq_result_empty(s, iq);
+    roster_push(s->srv, s->bare, &it, false);
+    store_roster_item_clear(&it);
+}
+
+struct offline_batch {
+    struct buf out;
+    int64_t last;
+};
+
+#define OFFLINE_BATCH (1024 * 1024) /* bytes of offline messages sent per presence */
+
+static int offline_cb(void *ud, int64_t id, const char *stanza, int64_t stamp)
+{
+    struct offline_batch *ob = ud;
+    size_t n = strlen(stanza);
+
+    (void)stamp;
+    if (ob->out.len > 0 && ob->out.len + n > OFFLINE_BATCH)
+        return 1; /* the rest waits for the next presence */
+    if (buf_append(&ob->out, stanza, n) != TD_OK)
+        return 1;
+    ob->last = id;
+    return 0;
+}
+
+/* XEP-0160 §3: the stored messages to this (first available, non-negative
+ * priority) resource, then deleted. */
+static void offline_deliver(struct session *s)
+{
+    struct offline_batch ob = {.last = 0};
+
+    buf_init(&ob.out, 0);
+    if (store_offline_list(s->srv->store, s->account_id, offline_cb, &ob) == TD_OK &&
+        ob.last != 0) {
+        send_buf(s, &ob.out);
+        (void)store_offline_delete(s->srv->store, s->account_id, ob.last);
+        log_info("xmpp.offline_delivered", "jid=%s bytes=%zu", log_q(s->full), ob.out.len);
+    }
+    buf_free(&ob.out);
+}
+
+/* Keep a chat or normal message with a body for an offline local user,
+ * stamped with XEP-0203 delay. Headlines, errors and bodiless messages (chat
+ * states, receipts) are dropped (XEP-0160 §3 and RFC 6121 §8.5.2.2.1 leave
+ * them to the server). Storage full: service-unavailable (XEP-0160 §3). */
+static void offline_store(struct session *s, struct xmpp_el *msg, const char *local,
+                          const char *type, struct arena *a)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    struct xmpp_el *d;
+    struct buf b;
+    int64_t id;
+    int rc;
+
+    if ((strcmp(type, "chat") && strcmp(type, "normal")) ||
+        xmpp_el_child(msg, "body", XMPP_NS_CLIENT) == NULL)
+        return;
+    id = account_of(s->srv, local);
+    if (id == 0)
+        return;
+    if (gmtime_r(&now, &tm) == NULL || strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return;
+    d = xmpp_el_child_new(a, msg, "delay", NS_DELAY);
+    xmpp_el_attr_set(a, d, "from", s->srv->domain);
+    xmpp_el_attr_set(a, d, "stamp", stamp);
+    buf_init(&b, STORE_OFFLINE_STANZA_MAX);
+    rc = xmpp_el_serialize(msg, XMPP_NS_CLIENT, &b);
+    if (rc == TD_OK)
+        rc = store_offline_add(s->srv->store, id, b.data, store_now_ms());
+    buf_free(&b);
+    if (rc == TD_ELIMIT || rc == TD_ETOOBIG || rc == TD_EINVAL)
+        stanza_error(s, msg, "service-unavailable");
+    else if (rc != TD_OK)
+        stanza_error(s, msg, "internal-server-error");
+    else
+        log_info("xmpp.offline_stored", "from=%s to=%s", log_q(s->full), log_q(local));
+}
+
+/* After the first available presence of s (RFC 6121 §4.2.2-§4.2.3): the
+ * presence of contacts the user subscribes to (the probe of §4.3, answered
+ * at once as every account is local), the pending subscription requests
+ * (§3.1.3), then the offline messages if the priority is non-negative. */
+static void initial_presence(struct session *s, struct arena *a)
+{
+    struct xmpp_route *rts[RESOURCES_MAX];
+    struct contacts c;
+
+    contacts_load(s->srv, s->account_id, &c);
+    for (size_t i = 0; i < c.n && !s->ended; i++) {
+        if (xmpp_sub_user_gets_presence(c.v[i].sub) && strcmp(c.v[i].jid, s->bare) != 0) {
+            size_t n = resources_of(s->srv, c.v[i].jid, true, NULL, rts);
+            for (size_t k = 0; k < n; k++) {
+                struct session *o = session_of(rts[k]);
+                if (o->presence)
+                    send_str(s, o->presence);
+            }
+        }
+        if (c.v[i].pending_in) {
+            if (c.v[i].stanza) {
+                send_str(s, c.v[i].stanza);
+            } else {
+                struct buf b;
+                buf_init(&b, 0);
+                if (xmpp_el_serialize(sub_presence(a, c.v[i].jid, s->bare, XMPP_SUB_SUBSCRIBE),
+                                      XMPP_NS_CLIENT, &b) == TD_OK)
+                    send_buf(s, &b);
+                buf_free(&b);
+            }
+        }
+    }
+    contacts_free(&c);
+    if (s->route.priority >= 0 && !s->ended)
+        offline_deliver(s);
 }
 
 /* ---- SASL ---- */
@@ -698,6 +1254,7 @@ static void handle_bind(struct session *s, struct xmpp_el *iq, struct xmpp_el *b
         }
     }
     s->bound = true;
+    s->account_id = account_of(s->srv, s->local);
     conn_timer_set(&s->conn, IDLE_MS, idle_timeout);
     buf_init(&b, 0);
     iq_result_open(&b, iq, NULL);
@@ -741,6 +1298,7 @@ static void handle_iq_server(struct session *s, struct xmpp_el *iq, const char *
                         "<identity category='server' type='im' name='Tandem'/>"
                         "<feature var='" NS_DISCO_INFO "'/>"
                         "<feature var='" NS_PING "'/>"
+                        "<feature var='msgoffline'/>"
                         "</query></iq>");
     } else {
         stanza_error(s, iq, "service-unavailable");
@@ -752,7 +1310,7 @@ static void handle_iq_server(struct session *s, struct xmpp_el *iq, const char *
 }
 
 static void handle_iq(struct session *s, struct xmpp_el *iq, const struct xmpp_jid *to,
-                      const char *to_s)
+                      const char *to_s, struct arena *a)
 {
     const char *type = xmpp_el_attr(iq, "type");
     bool request;
@@ -769,6 +1327,12 @@ static void handle_iq(struct session *s, struct xmpp_el *iq, const struct xmpp_j
     if (xmpp_el_attr(iq, "id") == NULL ||
         (request && (first == NULL || xmpp_el_next(first, NULL, NULL) != NULL))) {
         stanza_error(s, iq, "bad-request");
+        return;
+    }
+    /* RFC 6121 §2.1.5: the roster, addressed to no one or the own bare JID */
+    if (request && strcmp(first->name, "query") == 0 && strcmp(first->ns, XMPP_NS_ROSTER) == 0 &&
+        (to == NULL || (to->resource == NULL && strcmp(to_s, s->bare) == 0))) {
+        roster_iq(s, iq, type, first, a);
         return;
     }
     if (to == NULL || is_server(s, to)) {
@@ -852,7 +1416,10 @@ static void handle_message(struct session *s, struct xmpp_el *msg, const struct 
         return;
     }
     n = xmpp_router_best(s->srv->router, bare, best, RESOURCES_MAX);
-    /* n == 0: nobody online; offline storage comes with the next increment. */
+    if (n == 0) { /* RFC 6121 §8.5.2.2.1, XEP-0160: keep it */
+        offline_store(s, msg, to ? to->local : s->local, type, a);
+        return;
+    }
     deliver_el(best, n, msg);
 }
 
@@ -883,6 +1450,20 @@ static void handle_presence(struct session *s, struct xmpp_el *p, const struct x
         strcmp(type, "subscribed") && strcmp(type, "unsubscribe") &&
         strcmp(type, "unsubscribed") && strcmp(type, "probe") && strcmp(type, "error")) {
         stanza_error(s, p, "bad-request");
+        return;
+    }
+    enum xmpp_sub_type st;
+    if (xmpp_sub_type_parse(type, &st) == TD_OK) {
+        /* RFC 6121 §3: subscription requests and answers. */
+        if (to == NULL || to->local == NULL)
+            return;
+        if (strcmp(to->domain, s->srv->domain) != 0) {
+            stanza_error(s, p, "remote-server-not-found"); /* no s2s yet */
+            return;
+        }
+        const char *contact = xmpp_jid_bare(a, to);
+        if (strcmp(contact, s->bare) != 0)
+            sub_outbound(s, p, contact, st, true, a);
         return;
     }
     if (to) {
@@ -920,6 +1501,8 @@ static void handle_presence(struct session *s, struct xmpp_el *p, const struct x
         return;
     }
     deliver_bytes(rts, n, b.data, b.len);
+    if (type == NULL || was_available)
+        broadcast_contacts(s, b.data, b.len); /* RFC 6121 §4.2.2, §4.4.2 */
     free(s->presence);
     s->presence = NULL;
     if (type == NULL) {
@@ -932,6 +1515,7 @@ static void handle_presence(struct session *s, struct xmpp_el *p, const struct x
                 if (o->presence)
                     send_str(s, o->presence);
             }
+            initial_presence(s, a);
         }
     }
     buf_free(&b);
@@ -954,7 +1538,7 @@ static void handle_stanza(struct session *s, struct xmpp_el *el, struct arena *a
         xmpp_el_attr_set(a, el, "to", to_s);
     }
     if (strcmp(el->name, "iq") == 0)
-        handle_iq(s, el, to_attr ? &to : NULL, to_s);
+        handle_iq(s, el, to_attr ? &to : NULL, to_s, a);
     else if (strcmp(el->name, "message") == 0)
         handle_message(s, el, to_attr ? &to : NULL, to_s, a);
     else

@@ -9,9 +9,11 @@
  * §8.1.2.1; §8.3 stanza errors): XEP-0199 ping and minimal XEP-0030
  * disco#info to the server, iq routed to full JIDs, messages per RFC 6121
  * §8.5 (full JID, or the most available resources of a bare JID; unknown
- * users get service-unavailable, offline ones are dropped for now), and
- * presence without rosters (RFC 6121 §4: own resources and directed
- * presence only). Limits: stanza sizes through the parser, output through
+ * users get service-unavailable; messages for a user with no available
+ * resource are stored and delivered at the next initial presence, XEP-0160),
+ * rosters and presence subscriptions (RFC 6121 §2–§4, via xmpp_roster: the
+ * Appendix A state machine, pushes, broadcast to contacts, probes answered
+ * by the server), and directed presence. Limits: stanza sizes through the parser, output through
  * conn's out_max, negotiation within 30 s. Loop thread only. */
 #ifndef TD_XMPP_C2S_H
 #define TD_XMPP_C2S_H
