@@ -114,9 +114,14 @@ bool oauth_scope_subset(const char *want, const char *have)
     return true;
 }
 
+bool oauth_list_has(const char *list, const char *word)
+{
+    return list && list_has(list, word, strlen(word));
+}
+
 bool oauth_scope_has(const char *scope, const char *one)
 {
-    return scope && list_has(scope, one, strlen(one));
+    return oauth_list_has(scope, one);
 }
 
 char *oauth_scope_normalize(struct arena *a, const char *scope)

@@ -42,6 +42,8 @@ bool oauth_scope_valid(const char *scope);
 /** True if every scope in want appears in have. */
 bool oauth_scope_subset(const char *want, const char *have);
 bool oauth_scope_has(const char *scope, const char *one);
+/** True if a space-separated parameter list (scope, prompt, grant_types) has the word. */
+bool oauth_list_has(const char *list, const char *word);
 /** Sorted, de-duplicated copy (arena). */
 char *oauth_scope_normalize(struct arena *a, const char *scope);
 

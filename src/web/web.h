@@ -41,7 +41,7 @@ struct web_app {
 struct web_ctx {
     struct http_kvlist cookies;
     const char *session_token;         /* from the cookie, or NULL */
-    int64_t auth_time;                 /* when this session logged in (ms), 0 if none */
+    int64_t auth_time;                 /* cache of web_auth_time(); -1 = not looked up yet */
     struct account account;            /* valid when logged_in */
     bool logged_in;
     const char *csrf_cookie;           /* the browser's CSRF cookie value */
@@ -75,6 +75,11 @@ bool web_csrf_check(struct http_req *r, const char *token);
 /** Parse an urlencoded POST body into ctx->form; on failure answers 400/415 and returns false. */
 bool web_form(struct http_req *r);
 const char *web_form_get(struct http_req *r, const char *name);
+/** First value of a query-string parameter, or NULL (also for a malformed query). */
+const char *web_query_get(struct http_req *r, const char *name);
+/** When the current session logged in (ms), 0 if not logged in. Looked up on first use:
+ * only a few pages (OpenID Connect max_age, auth_time) need it. */
+int64_t web_auth_time(struct http_req *r);
 /** Set a cookie with the site's defaults (HttpOnly, SameSite=Lax, Secure under TLS). */
 void web_set_cookie(struct http_req *r, const char *name, const char *value, long max_age);
 /** Redirect after a successful POST (303 See Other). */

@@ -119,14 +119,6 @@ static const char *safe_next(const char *next)
     return "/";
 }
 
-static const char *query_get(struct http_req *r, const char *name)
-{
-    struct http_kvlist q = {0};
-    if (http_form_parse(r->arena, r->query, strlen(r->query), 32, &q) != TD_OK)
-        return NULL;
-    return http_kv_get(&q, name);
-}
-
 static void require_login(struct http_req *r)
 {
     char *loc = arena_printf(r->arena, "/login?next=%s", r->path);
@@ -264,17 +256,17 @@ static json_t *login_data(const char *error, const char *username, const char *n
 
 static void handle_login_get(struct http_req *r)
 {
-    const char *next = safe_next(query_get(r, "next"));
+    const char *next = safe_next(web_query_get(r, "next"));
 
     /* ?reauth=1 (OpenID Connect prompt=login, max_age) asks a logged-in user
      * to log in again instead of passing straight through. */
-    const char *reauth = query_get(r, "reauth");
+    const char *reauth = web_query_get(r, "reauth");
     if (web_ctx(r)->logged_in && !(reauth && strcmp(reauth, "1") == 0)) {
         web_redirect(r, next);
         return;
     }
     /* ?username= pre-fills the form (OpenID Connect login_hint passes through it). */
-    web_render(r, 200, "login", login_data(NULL, query_get(r, "username"), next));
+    web_render(r, 200, "login", login_data(NULL, web_query_get(r, "username"), next));
 }
 
 struct login_job {
@@ -427,7 +419,7 @@ static json_t *settings_data(struct http_req *r, const char *error, const char *
 
 static void handle_settings_get(struct http_req *r)
 {
-    const char *saved = query_get(r, "saved");
+    const char *saved = web_query_get(r, "saved");
     const char *msg = NULL;
 
     if (!web_ctx(r)->logged_in) {

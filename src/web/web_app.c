@@ -145,6 +145,27 @@ const char *web_form_get(struct http_req *r, const char *name)
     return v ? v : "";
 }
 
+const char *web_query_get(struct http_req *r, const char *name)
+{
+    struct http_kvlist q = {0};
+
+    if (http_form_parse(r->arena, r->query, strlen(r->query), FORM_MAX_PAIRS, &q) != TD_OK)
+        return NULL;
+    return http_kv_get(&q, name);
+}
+
+int64_t web_auth_time(struct http_req *r)
+{
+    struct web_ctx *ctx = web_ctx(r);
+
+    if (ctx == NULL || !ctx->logged_in)
+        return 0;
+    if (ctx->auth_time < 0 &&
+        auth_session_auth_time(app_of(r)->store, ctx->session_token, &ctx->auth_time) != TD_OK)
+        ctx->auth_time = 0;
+    return ctx->auth_time;
+}
+
 static bool csrf_check_token(struct http_req *r, const char *token)
 {
     struct web_app *app = app_of(r);
@@ -210,7 +231,7 @@ static void setup_ctx(struct http_req *r)
         if (rc == TD_OK) {
             account_to_arena(r, &ctx->account, &a);
             ctx->logged_in = true;
-            auth_session_auth_time(app->store, ctx->session_token, &ctx->auth_time);
+            ctx->auth_time = -1;
         } else {
             web_set_cookie(r, COOKIE_SESSION, "", 0); /* stale: forget it */
             ctx->session_token = NULL;

@@ -49,14 +49,6 @@ static struct oauth *oauth_of(struct http_req *r)
 
 /* ---- small helpers ---- */
 
-static const char *query_get(struct http_req *r, const char *name)
-{
-    struct http_kvlist q = {0};
-    if (http_form_parse(r->arena, r->query, strlen(r->query), QUERY_MAX_PAIRS, &q) != TD_OK)
-        return NULL;
-    return http_kv_get(&q, name);
-}
-
 static size_t kv_count(const struct http_kvlist *l, const char *name)
 {
     size_t n = 0;
@@ -113,24 +105,6 @@ static json_t *scope_list(const char *scope)
     return arr;
 }
 
-/* Does the space-separated list have the word? */
-static bool word_in(const char *list, const char *word)
-{
-    size_t wl = strlen(word);
-    const char *p = list ? list : "";
-
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        const char *e = p;
-        while (*e && *e != ' ')
-            e++;
-        if ((size_t)(e - p) == wl && memcmp(p, word, wl) == 0)
-            return true;
-        p = e;
-    }
-    return false;
-}
 
 static bool is_unreserved_string(const char *s, size_t min, size_t max)
 {
@@ -401,7 +375,7 @@ static enum check_result authz_check(struct http_req *r, struct authz *az, const
             }
             q = e;
         }
-        if (word_in(az->prompt, "none") && words > 1) {
+        if (oauth_list_has(az->prompt, "none") && words > 1) {
             *error = "invalid_request";
             *desc = "prompt=none cannot be combined with other values";
             return CHECK_REDIRECT;
@@ -510,7 +484,7 @@ static void issue_code(struct http_req *r, const struct authz *az, int status)
     c.code_challenge_method =
         az->code_challenge ? arena_strdup(r->arena, az->code_challenge_method) : NULL;
     c.nonce = az->nonce ? arena_strdup(r->arena, az->nonce) : NULL;
-    c.auth_time = ctx->auth_time;
+    c.auth_time = web_auth_time(r);
     c.amr = arena_strdup(r->arena, "pwd");
     c.grant_id = ids_next();
     c.expires_at = auth_now_ms() + OAUTH_CODE_TTL_MS;
@@ -590,7 +564,7 @@ static void handle_authorize_get(struct http_req *r)
     case CHECK_OK:
         break;
     }
-    bool prompt_none = word_in(az.prompt, "none");
+    bool prompt_none = oauth_list_has(az.prompt, "none");
     if (!ctx->logged_in) {
         if (prompt_none)
             redirect_error(r, &az, 302, "login_required", "the user is not logged in");
@@ -601,16 +575,16 @@ static void handle_authorize_get(struct http_req *r)
     bool too_old = false;
     if (az.max_age_s >= 0) {
         int64_t now = auth_now_ms();
-        too_old = ctx->auth_time <= 0 || now - ctx->auth_time > az.max_age_s * 1000;
+        too_old = web_auth_time(r) <= 0 || now - web_auth_time(r) > az.max_age_s * 1000;
     }
-    if (word_in(az.prompt, "login") || too_old) {
+    if (oauth_list_has(az.prompt, "login") || too_old) {
         if (prompt_none)
             redirect_error(r, &az, 302, "login_required", "the user must log in again");
         else
             send_to_login(r, &az, true);
         goto out;
     }
-    if (!word_in(az.prompt, "consent") &&
+    if (!oauth_list_has(az.prompt, "consent") &&
         store_oauth_consent_get(o->store, ctx->account.id, az.client_id, &remembered) == TD_OK &&
         oauth_scope_subset(az.scope_norm, remembered)) {
         issue_code(r, &az, 302);
@@ -741,7 +715,7 @@ static bool device_lookup(struct http_req *r, const char *typed, const char **co
 static void handle_device_get(struct http_req *r)
 {
     struct oauth *o = oauth_of(r);
-    const char *typed = query_get(r, "user_code");
+    const char *typed = web_query_get(r, "user_code");
     const char *code;
     struct oauth_device d;
     struct oauth_client c;
@@ -797,7 +771,7 @@ static void handle_device_post(struct http_req *r)
     store_oauth_device_clear(&d);
     approve = strcmp(web_form_get(r, "decision"), "approve") == 0;
     rc = store_oauth_device_decide(o->store, code, auth_now_ms(), approve, ctx->account.id,
-                                   ctx->auth_time);
+                                   web_auth_time(r));
     if (rc != TD_OK) {
         device_page(r, 410,
                     "That code has expired or has already been used. Start again on your "
@@ -843,7 +817,7 @@ static void handle_apps_get(struct http_req *r)
     struct oauth *o = oauth_of(r);
     struct web_ctx *ctx = web_ctx(r);
     json_t *apps;
-    const char *revoked = query_get(r, "revoked");
+    const char *revoked = web_query_get(r, "revoked");
 
     if (!ctx->logged_in) {
         require_login(r, "/settings/apps");
