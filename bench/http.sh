@@ -27,15 +27,8 @@ STRICT=${BENCH_STRICT:-0}
 ROUNDS=${BENCH_ROUNDS:-1}
 USER_NAME=benchuser
 
-log() { echo "bench: $*" >&2; }
-die() { echo "bench: error: $*" >&2; exit 1; }
-
-# A wrk duration (10, 10s, 2m) in whole seconds.
-secs() {
-    local n=${1%[sm]}
-    case $n in '' | *[!0-9]*) die "bad duration '$1' (use e.g. 10s or 1m)" ;; esac
-    case $1 in *m) echo $((n * 60)) ;; *) echo "$n" ;; esac
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 case $ROUNDS in '' | *[!0-9]* | 0) die "BENCH_ROUNDS must be a positive integer" ;; esac
 [ "$ROUNDS" -le 20 ] || die "BENCH_ROUNDS is at most 20"
 secs "$DURATION" >/dev/null && secs "$WARMUP" >/dev/null # validate in this shell
@@ -77,22 +70,6 @@ fi
 TMP=$(mktemp -d /tmp/tandem-bench.XXXXXX)
 NGINX_PID=""
 TANDEM_PID=""
-
-# Stop one process we started: TERM, wait up to 10 s, then KILL.
-stop_pid() {
-    local pid=$1 _
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
@@ -256,7 +233,6 @@ max() { if [ "$1" -gt "$2" ]; then echo "$1"; else echo "$2"; fi; }
 
 # Another busy process skews everything on a small machine: measure how busy the
 # CPUs are over one second before starting (/proc/stat), and say so.
-cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat; }
 read -r busy0 idle0 <<<"$(cpu_ticks)"
 sleep 1
 read -r busy1 idle1 <<<"$(cpu_ticks)"

@@ -44,15 +44,8 @@ USER_PASSWORD='bench password'
 SCOPE="openid profile offline_access activities.read"
 REDIRECT_URI=http://127.0.0.1:9/cb
 
-log() { echo "bench: $*" >&2; }
-die() { echo "bench: error: $*" >&2; exit 1; }
-
-# A wrk duration (10, 10s, 2m) in whole seconds.
-secs() {
-    local n=${1%[sm]}
-    case $n in '' | *[!0-9]*) die "bad duration '$1' (use e.g. 10s or 1m)" ;; esac
-    case $1 in *m) echo $((n * 60)) ;; *) echo "$n" ;; esac
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 posint() { # posint NAME VALUE MAX
     case $2 in '' | *[!0-9]* | 0) die "$1 must be a positive integer" ;; esac
     [ "$2" -le "$3" ] || die "$1 is at most $3"
@@ -114,23 +107,6 @@ fi
 TMP=$(mktemp -d /tmp/tandem-oidc-bench.XXXXXX)
 TANDEM_PID=""
 OP_PID=""
-
-# Stop one process we started: TERM, wait up to 10 s, then KILL.
-# shellcheck disable=SC2317 # called by cleanup
-stop_pid() {
-    local pid=$1 _
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
@@ -388,8 +364,6 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 # CPU time used so far by a process (all threads), in clock ticks.
 cpu_ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
-# Machine-wide busy and idle time so far (all CPUs), in clock ticks.
-cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat; }
 # CPU time of this shell's finished children (wrk), in clock ticks. `times` must run in
 # this shell, not in a $(...) subshell, which has children of its own.
 child_ticks() {
