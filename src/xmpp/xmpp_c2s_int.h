@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* What the parts of the client-to-server service share, and nothing
+ * outside src/xmpp includes: the server and session structs, the output
+ * and error helpers, and the module interface. The core (xmpp_c2s.c) does
+ * streams, STARTTLS, SASL and bind and dispatches stanzas; xmpp_im.c does
+ * RFC 6121 (rosters, presence, messages, offline storage); each extension
+ * is a struct xmpp_mod in its own file, listed in xmpp_mods.c, which the
+ * core calls at fixed points (features, non-stanza elements, iq requests,
+ * messages before and after routing, presence, the session's life).
+ *
+ * A session is its own allocation, reached from its transport (a TCP
+ * connection of the c2s listener, or a WebSocket on the HTTP listener)
+ * through struct xmpp_transport, so a module may keep a session after its
+ * transport went away (stream resumption) and the same code serves both
+ * framings (RFC 6120 streams and RFC 7395 framed elements). */
+#ifndef TD_XMPP_C2S_INT_H
+#define TD_XMPP_C2S_INT_H
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "xmpp/xmpp_c2s.h"
+#include "xmpp/xmpp_jid.h"
+#include "xmpp/xmpp_router.h"
+#include "xmpp/xmpp_xml.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define XMPP_NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define XMPP_NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define XMPP_NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+#define XMPP_NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define XMPP_NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define XMPP_NS_STREAM_ERR "urn:ietf:params:xml:ns:xmpp-streams"
+#define XMPP_NS_PING "urn:xmpp:ping"
+#define XMPP_NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define XMPP_NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+#define XMPP_NS_DELAY "urn:xmpp:delay" /* XEP-0203 */
+
+#define XMPP_STANZA_MAX (256 * 1024) /* after authentication */
+#define XMPP_RESOURCES_MAX 16        /* bound resources per account */
+#define XMPP_MODS_MAX 16             /* entries of the module table */
+
+struct xmpp_session;
+struct xmpp_stream;
+struct auth_sasl;
+struct store;
+struct tls_ctx;
+struct plain_job;
+
+typedef void xmpp_session_timer_cb(struct xmpp_session *s);
+
+/* How a session reaches its peer. Every write is one complete top-level
+ * element (or the stream header/footer), so a framed transport can put each
+ * in a message of its own; `stanza` tells a stanza from negotiation. */
+struct xmpp_transport {
+    const char *name;                 /* "tcp", "websocket" */
+    bool framed;                      /* RFC 7395 <open/>/<close/> framing */
+    int (*write)(struct xmpp_session *s, const char *data, size_t len, bool stanza);
+    void (*close)(struct xmpp_session *s); /* after pending output drains */
+    bool (*is_closing)(const struct xmpp_session *s);
+    bool (*is_secure)(const struct xmpp_session *s); /* TLS (or HTTPS) underneath */
+    /* Channel binding data of type ("tls-exporter", "tls-server-end-point"). */
+    int (*channel_binding)(struct xmpp_session *s, const char *type, uint8_t *out, size_t *len);
+    int (*start_tls)(struct xmpp_session *s); /* NULL: no STARTTLS on this transport */
+    void (*pause_read)(struct xmpp_session *s);
+    void (*resume_read)(struct xmpp_session *s);
+    /* One timer per session; 0 stops it. */
+    void (*timer_set)(struct xmpp_session *s, uint64_t ms, xmpp_session_timer_cb *cb);
+};
+
+struct xmpp_c2s {
+    uv_loop_t *loop;
+    struct listener *l;
+    struct xmpp_router *router;
+    struct store *store;
+    struct tls_ctx *tls;
+    char *domain;
+    bool allow_plaintext;
+    size_t sessions;               /* live sessions, bound or not */
+    void *mod[XMPP_MODS_MAX];      /* per-module server state */
+};
+
+struct xmpp_session {
+    struct xmpp_c2s *srv;
+    const struct xmpp_transport *tr; /* NULL while detached (no transport) */
+    void *tr_data;                   /* the transport's (its conn or WebSocket) */
+    uint64_t id;                     /* connection id, for logs */
+    char peer[64];                   /* peer address, for logs */
+    struct xmpp_stream *xs;
+    struct auth_sasl *sasl;
+    struct plain_job *plain;    /* PLAIN check on the thread pool */
+    struct xmpp_route route;    /* in srv->router once bound */
+    char *local;                /* authenticated localpart (prepared) */
+    char *bare;                 /* local@domain */
+    char *full;                 /* bound full JID */
+    char *presence;             /* last available presence, serialized (own resources) */
+    int64_t account_id;         /* the account's row, looked up at bind */
+    uint64_t push_seq;          /* ids of roster pushes */
+    bool roster_requested;      /* an interested resource (RFC 6121 §2.1.6) */
+    char lang[36];              /* xml:lang of the client's header */
+    int sasl_failures;
+    bool header_sent;           /* our header for the current stream */
+    bool restart_pending;       /* reset the parser after this feed */
+    bool starttls_pending;      /* ... and switch to TLS first */
+    bool plus_offered;          /* -PLUS mechanisms were in the features */
+    bool authed;
+    bool bound;
+    bool ended;                 /* stream closed or failed: ignore input */
+    bool left;                  /* leave() has run */
+    bool kept;                  /* a module keeps the session past its transport */
+    void *mod[XMPP_MODS_MAX];   /* per-module session state */
+};
+
+enum xmpp_mod_rc {
+    XMPP_MOD_PASS = 0,    /* not mine: the next module, then the core */
+    XMPP_MOD_HANDLED = 1, /* answered or consumed */
+};
+
+/* An extension. Every hook is optional; the core calls them in table order
+ * (xmpp_mods.c). `slot` is the module's index there, for mod[] state. */
+struct xmpp_mod {
+    const char *name;
+    const char *const *server_features; /* disco#info of the server, NULL-terminated */
+    const char *const *account_features; /* disco#info of an account's bare JID */
+    int (*init)(struct xmpp_c2s *srv, int slot);
+    void (*fini)(struct xmpp_c2s *srv, int slot);
+    /* Stream features after SASL success (bound or not). */
+    void (*features)(struct xmpp_session *s, int slot, struct buf *out);
+    /* A top-level element after SASL success that is not a jabber:client
+     * stanza (e.g. XEP-0198 <r/>, XEP-0352 <inactive/>). */
+    int (*nonza)(struct xmpp_session *s, int slot, struct xmpp_el *el, struct arena *a);
+    /* An iq get/set (one child q) to the server (to NULL or the domain), the
+     * user's own bare JID, or another local bare JID. */
+    int (*iq)(struct xmpp_session *s, int slot, struct xmpp_el *iq, struct xmpp_el *q,
+              const struct xmpp_jid *to, struct arena *a);
+    /* A message from s to a local user (to_bare), before delivery; may add
+     * to it (XEP-0359 ids) or consume it (HANDLED, after answering). */
+    int (*message_pre)(struct xmpp_session *s, int slot, struct xmpp_el *msg,
+                       const char *to_bare, struct arena *a);
+    /* After routing: the resources it went to (n may be 0), offline when stored. */
+    void (*message_post)(struct xmpp_session *s, int slot, struct xmpp_el *msg,
+                         const char *to_bare, struct xmpp_route **to, size_t n, bool offline,
+                         struct arena *a);
+    /* Blocking (XEP-0191): does user_bare refuse traffic with other_bare? */
+    bool (*blocks)(struct xmpp_c2s *srv, int slot, const char *user_bare,
+                   const char *other_bare);
+    /* An available/unavailable presence of s was broadcast (initial: first
+     * available presence of this session). */
+    void (*presence)(struct xmpp_session *s, int slot, struct xmpp_el *p, bool initial,
+                     struct arena *a);
+    /* Before a stanza is written to s: HANDLED to hold it (XEP-0352); the
+     * module writes it later with xmpp__write_stanza. */
+    int (*out_hold)(struct xmpp_session *s, int slot, const char *data, size_t len);
+    /* Each stanza written to s (XEP-0198 counting). */
+    void (*out_sent)(struct xmpp_session *s, int slot, const char *data, size_t len);
+    void (*bound)(struct xmpp_session *s, int slot);
+    /* The session leaves (stream closed or transport gone); return true to
+     * keep it (then the module ends it later with xmpp__session_end). */
+    bool (*transport_gone)(struct xmpp_session *s, int slot);
+    void (*leave)(struct xmpp_session *s, int slot);
+    void (*free)(struct xmpp_session *s, int slot);
+};
+
+/* ---- xmpp_mods.c ---- */
+extern const struct xmpp_mod *const xmpp__mods[];
+extern const size_t xmpp__nmods;
+
+/* ---- xmpp_c2s.c: output ---- */
+/** Append s with the five XML specials escaped. */
+void xmpp__esc(struct buf *b, const char *s);
+/** Write negotiation bytes (header, features, SASL, nonzas). */
+void xmpp__send_raw(struct xmpp_session *s, const char *data, size_t len);
+/** Write one serialized stanza through out_hold/out_sent. */
+void xmpp__send_stanza(struct xmpp_session *s, const char *data, size_t len);
+/** Write one stanza past out_hold (a held stanza being released). */
+void xmpp__write_stanza(struct xmpp_session *s, const char *data, size_t len);
+/** Serialize el and send it as a stanza. */
+void xmpp__send_el(struct xmpp_session *s, const struct xmpp_el *el);
+/** Answer el with a stanza error (RFC 6120 §8.3), unless it is an error. */
+void xmpp__stanza_error(struct xmpp_session *s, const struct xmpp_el *el, const char *cond);
+/** Open an iq result to iq in b: "<iq type='result' id=.. [from=..]" (no '>'). */
+void xmpp__iq_result_open(struct buf *b, const struct xmpp_el *iq, const char *from);
+/** Send an empty iq result. */
+void xmpp__iq_result_empty(struct xmpp_session *s, const struct xmpp_el *iq);
+/** The same bytes as a stanza to each route (collected beforehand: a write
+ *  may close a slow reader synchronously). */
+void xmpp__deliver_bytes(struct xmpp_route **to, size_t n, const char *bytes, size_t len);
+/** Serialize el once and deliver it. */
+void xmpp__deliver_el(struct xmpp_route **to, size_t n, const struct xmpp_el *el);
+/** Routes of bare (only the available ones if asked), except skip. */
+size_t xmpp__resources_of(struct xmpp_c2s *srv, const char *bare, bool available_only,
+                          const struct xmpp_route *skip, struct xmpp_route **out);
+/** The session of a route. */
+struct xmpp_session *xmpp__session_of(struct xmpp_route *rt);
+/** RFC 6120 §4.9: the stream error, the closing tag, then close. */
+void xmpp__stream_error(struct xmpp_session *s, const char *cond, const char *why);
+/** Is s able to take output (not ended, transport attached and open)? */
+bool xmpp__session_writable(const struct xmpp_session *s);
+
+/* ---- xmpp_c2s.c: sessions and accounts ---- */
+/** A new session on a transport (the caller then feeds it). */
+struct xmpp_session *xmpp__session_new(struct xmpp_c2s *srv, const struct xmpp_transport *tr,
+                                       void *tr_data, uint64_t id, const char *peer);
+/** Bytes from the peer. */
+void xmpp__session_feed(struct xmpp_session *s, const char *data, size_t len);
+/** The transport is gone (EOF, error or closed): leave and, unless a module
+ *  keeps it, free the session. s must not be used by the transport after. */
+void xmpp__session_transport_gone(struct xmpp_session *s);
+/** The transport's memory is going away (after transport_gone): free the
+ *  session unless a module keeps it. */
+void xmpp__session_release(struct xmpp_session *s);
+/** End a kept session: a stream error if attached, else leave the router
+ *  and free it now. Module fini hooks end the sessions they keep. */
+void xmpp__session_end(struct xmpp_session *s);
+/** Stream resumption (XEP-0198): the authenticated, unbound session s takes
+ *  over old (kept, detached): its full JID, route, presence and module
+ *  state (mod[] pointers move; a module's state must not point back at
+ *  old); old is freed. */
+void xmpp__session_take_over(struct xmpp_session *s, struct xmpp_session *old);
+/** The account id of an existing, enabled local user, or 0. */
+int64_t xmpp__account_of(struct xmpp_c2s *srv, const char *local);
+/** The localpart of a bare JID on our domain (in a), or NULL. */
+const char *xmpp__local_of(struct xmpp_c2s *srv, struct arena *a, const char *bare);
+/** Does any module's blocks hook say user_bare refuses other_bare? */
+bool xmpp__blocked(struct xmpp_c2s *srv, const char *user_bare, const char *other_bare);
+
+/* ---- xmpp_im.c: RFC 6121 ---- */
+/** XEP-0191 §3.3 for a stanza from s to bare: true (and answered) when
+ *  either side blocks the other. */
+bool xmpp__im_check_blocked(struct xmpp_session *s, struct xmpp_el *el, const char *bare);
+void xmpp__im_leave_presence(struct xmpp_session *s);
+void xmpp__im_iq_roster(struct xmpp_session *s, struct xmpp_el *iq, const char *type,
+                        struct xmpp_el *q, struct arena *a);
+void xmpp__im_message(struct xmpp_session *s, struct xmpp_el *msg, const struct xmpp_jid *to,
+                      const char *to_s, struct arena *a);
+void xmpp__im_presence(struct xmpp_session *s, struct xmpp_el *p, const struct xmpp_jid *to,
+                       const char *to_s, struct arena *a);
+
+#endif

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* The table of client-session modules (xmpp_c2s_int.h): one line per
+ * extension, in the order the core calls their hooks. Order matters where
+ * hooks chain: a module that holds output (client state indication) comes
+ * before one that counts what is written (stream management). */
+#include "xmpp/xmpp_c2s_int.h"
+
+#include "core/err.h"
+
+const struct xmpp_mod *const xmpp__mods[] = {
+    NULL,
+};
+
+const size_t xmpp__nmods = TD_ARRAY_LEN(xmpp__mods) - 1;
