@@ -74,10 +74,14 @@ struct xmpp_c2s {
     struct listener *l;
     struct xmpp_router *router;
     struct store *store;
+    struct oauth *oauth;           /* NULL: no OAUTHBEARER */
     struct tls_ctx *tls;
     char *domain;
     bool allow_plaintext;
     size_t sessions;               /* live sessions, bound or not */
+    uv_timer_t sweep;              /* looks for accounts disabled meanwhile */
+    int64_t swept_at;              /* updated_at bound of the last sweep (ms) */
+    bool sweep_started;
     void *mod[XMPP_MODS_MAX];      /* per-module server state */
 };
 
