@@ -913,6 +913,7 @@ static int start_xmpp(struct server *s)
         .oauth = s->app.oauth,
         .max_conns = (size_t)c->max_connections,
         .max_conns_per_ip = (size_t)c->max_connections_per_ip,
+        .rate_limit = (size_t)c->xmpp_rate_limit,
     };
     char *err = NULL;
 

@@ -52,6 +52,8 @@
 #define SASL_TRIES 5                     /* failures before the stream ends (RFC 6120 §6.4.5) */
 #define RESOURCE_RAND_BYTES 8
 #define SWEEP_MS 5000                    /* how often disabled accounts are looked for */
+#define THROTTLE_MS 100                  /* how often throttled sessions are looked at */
+#define BURST_S 2                        /* rate limit burst, in seconds of rate */
 
 struct plain_job {
     struct xmpp_session *s; /* NULL once the session is gone */
@@ -516,7 +518,8 @@ static void plain_checked(void *ud, bool ok, const char *hash_unused)
     if (s == NULL)
         return; /* the connection went away meanwhile */
     s->plain = NULL;
-    s->tr->resume_read(s);
+    if (!s->throttled)
+        s->tr->resume_read(s);
     if (s->ended || s->sasl == NULL)
         return;
     auth_sasl_plain_result(s->sasl, ok);
@@ -1131,6 +1134,8 @@ struct xmpp_session *xmpp__session_new(struct xmpp_c2s *srv, const struct xmpp_t
     s->tr_data = tr_data;
     s->id = id;
     snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "");
+    s->rl_tokens = (int64_t)(srv->rate * BURST_S);
+    s->rl_at = uv_now(srv->loop);
     s->xs = new_parser(false, s);
     srv->sessions++;
     tr->timer_set(s, NEGOTIATION_MS, negotiation_timeout);
@@ -1160,10 +1165,83 @@ static void process_pending(struct xmpp_session *s)
     }
 }
 
+/* ---- rate limit: a token bucket per session; an over-eager sender is
+ * read more slowly (ejabberd's shapers, Prosody's mod_limits), which slows
+ * a flood down without an error for a merely bursty client ---- */
+
+static void refill(struct xmpp_session *s, uint64_t now)
+{
+    int64_t burst = (int64_t)(s->srv->rate * BURST_S);
+
+    s->rl_tokens += (int64_t)((now - s->rl_at) * s->srv->rate / 1000);
+    if (s->rl_tokens > burst)
+        s->rl_tokens = burst;
+    s->rl_at = now;
+}
+
+static void unthrottle(struct xmpp_session *s)
+{
+    struct xmpp_c2s *srv = s->srv;
+
+    if (!s->throttled)
+        return;
+    if (s->rl_prev)
+        s->rl_prev->rl_next = s->rl_next;
+    else
+        srv->throttled = s->rl_next;
+    if (s->rl_next)
+        s->rl_next->rl_prev = s->rl_prev;
+    s->rl_prev = s->rl_next = NULL;
+    s->throttled = false;
+    if (srv->throttled == NULL)
+        uv_timer_stop(&srv->throttle);
+}
+
+static void throttle_tick(uv_timer_t *tm)
+{
+    struct xmpp_c2s *srv = tm->data;
+    uint64_t now = uv_now(srv->loop);
+    struct xmpp_session *s = srv->throttled, *next;
+
+    for (; s; s = next) {
+        next = s->rl_next;
+        refill(s, now);
+        if (s->rl_tokens >= 0) {
+            unthrottle(s);
+            if (s->tr && !s->ended && s->plain == NULL)
+                s->tr->resume_read(s);
+        }
+    }
+}
+
+/* Charge len bytes; past the bucket, stop reading until it refills. */
+static void rate_charge(struct xmpp_session *s, size_t len)
+{
+    struct xmpp_c2s *srv = s->srv;
+
+    if (srv->rate == 0)
+        return;
+    refill(s, uv_now(srv->loop));
+    s->rl_tokens -= (int64_t)len;
+    if (s->rl_tokens >= 0 || s->throttled || s->tr == NULL)
+        return;
+    s->tr->pause_read(s);
+    s->throttled = true;
+    s->rl_next = srv->throttled;
+    if (srv->throttled)
+        srv->throttled->rl_prev = s;
+    srv->throttled = s;
+    if (!uv_is_active((uv_handle_t *)&srv->throttle))
+        uv_timer_start(&srv->throttle, throttle_tick, THROTTLE_MS, THROTTLE_MS);
+    log_info("xmpp.throttled", "conn=%llu peer=%s jid=%s", (unsigned long long)s->id, s->peer,
+             log_q(s->full ? s->full : ""));
+}
+
 void xmpp__session_feed(struct xmpp_session *s, const char *data, size_t len)
 {
     if (s->ended)
         return;
+    rate_charge(s, len);
     if (s->bound)
         s->tr->timer_set(s, IDLE_MS, idle_timeout);
     (void)xmpp_stream_feed(s->xs, data, len);
@@ -1187,6 +1265,7 @@ static void session_free(struct xmpp_session *s)
 
 void xmpp__session_transport_gone(struct xmpp_session *s)
 {
+    unthrottle(s);
     if (s->plain) {
         s->plain->s = NULL; /* the job frees itself */
         s->plain = NULL;
@@ -1437,6 +1516,7 @@ int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c
     srv->oauth = o->oauth;
     srv->tls = o->tls;
     srv->allow_plaintext = o->allow_plaintext;
+    srv->rate = o->rate_limit;
     srv->domain = td_strdup(o->domain);
     srv->router = xmpp_router_new();
     for (size_t i = 0; i < xmpp__nmods; i++) {
@@ -1471,6 +1551,8 @@ int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c
     uv_timer_init(loop, &srv->sweep);
     srv->sweep.data = srv;
     uv_timer_start(&srv->sweep, sweep_disabled, SWEEP_MS, SWEEP_MS);
+    uv_timer_init(loop, &srv->throttle);
+    srv->throttle.data = srv;
     srv->sweep_started = true;
     *out = srv;
     return TD_OK;
@@ -1502,16 +1584,20 @@ static void shutdown_one(struct conn *c, void *ud)
 
 void xmpp_c2s_shutdown(struct xmpp_c2s *s)
 {
-    if (s->sweep_started)
+    if (s->sweep_started) {
         uv_timer_stop(&s->sweep);
+        uv_timer_stop(&s->throttle);
+    }
     listener_stop(s->l);
     listener_foreach(s->l, shutdown_one, NULL);
 }
 
 void xmpp_c2s_close(struct xmpp_c2s *s)
 {
-    if (s != NULL && s->sweep_started && !uv_is_closing((uv_handle_t *)&s->sweep))
+    if (s != NULL && s->sweep_started && !uv_is_closing((uv_handle_t *)&s->sweep)) {
         uv_close((uv_handle_t *)&s->sweep, NULL);
+        uv_close((uv_handle_t *)&s->throttle, NULL);
+    }
     if (s == NULL || s->l == NULL)
         return;
     listener_free(s->l);

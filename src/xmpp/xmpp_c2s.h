@@ -38,6 +38,7 @@ struct xmpp_c2s_opts {
     struct oauth *oauth;      /* access tokens for SASL OAUTHBEARER (not owned); NULL: off */
     size_t max_conns;         /* 0 = unlimited */
     size_t max_conns_per_ip;  /* 0 = unlimited */
+    size_t rate_limit;        /* bytes/s a connection may send (2 s burst); 0 = unlimited */
 };
 
 /** Start listening. TD_OK, or an error code with *err (caller frees). Without

@@ -147,3 +147,63 @@ def test_disabled_account_sessions_end(make_tandem):
     run(go())
     assert "event=xmpp.account_disabled" in t.log()
     assert "cond=not-authorized" in t.log()
+
+
+def plain_login(port, user, resource):
+    """A raw client over STARTTLS with PLAIN, bound; returns the TLS socket."""
+    import socket
+    s = starttls(socket.create_connection(("127.0.0.1", port), timeout=10))
+    cred = base64.b64encode(b"\0" + user.encode() + b"\0" + PW.encode())
+    s.sendall(b"<auth xmlns='" + SASL + b"' mechanism='PLAIN'>" + cred + b"</auth>")
+    assert b"<success" in read_sasl(s)
+    s.sendall(STREAM)
+    read_until(s, b"</stream:features>")
+    s.sendall(b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" +
+              resource.encode() + b"</resource></bind></iq>")
+    read_until(s, b"</iq>")
+    return s
+
+
+def test_flood_is_slowed_not_lost(make_tandem):
+    """xmpp.rate_limit: a client sending faster than the limit is read more
+    slowly; everything it sent arrives, and others are served meanwhile."""
+    t = make_tandem(start=False, env_extra={"TANDEM_XMPP_RATE_LIMIT": "16384"})
+    for u in ("alice", "bob", "carol"):
+        t.add_user(u, PW)
+    t.start()
+    port = xmpp_port(t)
+
+    async def go():
+        bob = Client("bob@localhost/in", password=PW, mech="SCRAM-SHA-256")
+        carol = Client("carol@localhost/c", password=PW, mech="SCRAM-SHA-256")
+
+        async def body():
+            assert await bob.online(port) and await carol.online(port)
+            flooder = await asyncio.to_thread(plain_login, port, "alice", "flood")
+            n = 64
+            pad = "x" * 1000
+            batch = b"".join(b"<message to='bob@localhost/in' type='chat' id='m%d'><body>%d %s"
+                             b"</body></message>" % (i, i, pad.encode()) for i in range(n))
+            # ~69 KB at once: what is read is handled, and the deficit (the
+            # bytes over the 32 KB burst) holds the next reads back
+            await asyncio.to_thread(flooder.sendall, batch)
+            got = []
+            while len(got) < n:
+                m = await asyncio.wait_for(bob.messages.get(), 20)
+                got.append(int(m["body"].split()[0]))
+            assert got == list(range(n))  # all of it, in order
+            started = time.monotonic()
+            await asyncio.to_thread(flooder.sendall, b"<message to='bob@localhost/in' "
+                                    b"type='chat'><body>last</body></message>")
+            # carol is answered at once while alice's bytes wait
+            await carol["xep_0199"].ping("localhost", timeout=5)
+            assert time.monotonic() - started < 1.0
+            m = await asyncio.wait_for(bob.messages.get(), 20)
+            assert m["body"] == "last"
+            assert time.monotonic() - started > 1.0  # ~37 KB of deficit at 16 KB/s
+            flooder.close()
+
+        await with_clients([bob, carol], body)
+
+    run(go())
+    assert "event=xmpp.throttled" in t.log()
