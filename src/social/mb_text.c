@@ -512,7 +512,8 @@ static bool is_uchar(uint32_t c)
 
 static bool is_query_char(uint32_t c)
 {
-    return is_ascii_alnum(c) || is_uchar(c) || (c < 0x80 && strchr("!?*'();:&=+$/%#[]-_.,~|@^", (int)c));
+    return is_ascii_alnum(c) || is_uchar(c) ||
+           (c < 0x80 && strchr("!?*'();:&=+$/%#[]-_.,~|@^", (int)c));
 }
 
 static bool is_query_end_char(uint32_t c)
@@ -769,7 +770,8 @@ static int put_link(struct buf *out, const char *url, size_t n)
     if (rc == TD_OK)
         rc = buf_append_html(out, url, pre);
     if (rc == TD_OK)
-        rc = buf_appends(out, cut ? "</span><span class=\"ellipsis\">" : "</span><span class=\"\">");
+        rc = buf_appends(out, cut ? "</span><span class=\"ellipsis\">"
+                                  : "</span><span class=\"\">");
     if (rc == TD_OK)
         rc = buf_append_html(out, url + pre, shown);
     if (rc == TD_OK)
