@@ -1386,6 +1386,18 @@ int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c
         xmpp_c2s_free(srv);
         return rc;
     }
+    if (o->direct_tls && o->tls_port >= 0) {
+        /* XEP-0368: the same sessions, TLS from the first byte. */
+        lo.port = o->tls_port;
+        lo.tls = o->direct_tls;
+        lo.name = "xmpps";
+        rc = listener_start(loop, &lo, &srv->tls_l, err);
+        if (rc != TD_OK) {
+            srv->tls_l = NULL;
+            xmpp_c2s_free(srv);
+            return rc;
+        }
+    }
     *out = srv;
     return TD_OK;
 }
@@ -1395,9 +1407,19 @@ int xmpp_c2s_port(const struct xmpp_c2s *s)
     return listener_port(s->l);
 }
 
+int xmpp_c2s_tls_port(const struct xmpp_c2s *s)
+{
+    return s->tls_l ? listener_port(s->tls_l) : -1;
+}
+
 struct listener *xmpp_c2s_listener(const struct xmpp_c2s *s)
 {
     return s->l;
+}
+
+struct listener *xmpp_c2s_tls_listener(const struct xmpp_c2s *s)
+{
+    return s->tls_l;
 }
 
 size_t xmpp_c2s_session_count(const struct xmpp_c2s *s)
@@ -1418,13 +1440,22 @@ void xmpp_c2s_shutdown(struct xmpp_c2s *s)
 {
     listener_stop(s->l);
     listener_foreach(s->l, shutdown_one, NULL);
+    if (s->tls_l) {
+        listener_stop(s->tls_l);
+        listener_foreach(s->tls_l, shutdown_one, NULL);
+    }
+    xmpp__ws_shutdown(s);
 }
 
 void xmpp_c2s_close(struct xmpp_c2s *s)
 {
-    if (s == NULL || s->l == NULL)
+    if (s == NULL)
         return;
-    listener_free(s->l);
+    if (s->tls_l)
+        listener_free(s->tls_l);
+    s->tls_l = NULL;
+    if (s->l)
+        listener_free(s->l);
     s->l = NULL;
 }
 

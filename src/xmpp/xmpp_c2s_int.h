@@ -69,9 +69,13 @@ struct xmpp_transport {
     void (*timer_set)(struct xmpp_session *s, uint64_t ms, xmpp_session_timer_cb *cb);
 };
 
+struct xmpp_ws;
+
 struct xmpp_c2s {
     uv_loop_t *loop;
     struct listener *l;
+    struct listener *tls_l;        /* XEP-0368 direct TLS, or NULL */
+    struct xmpp_ws *ws;            /* WebSocket transports (xmpp_ws.c), for shutdown */
     struct xmpp_router *router;
     struct store *store;
     struct tls_ctx *tls;
@@ -224,6 +228,10 @@ int64_t xmpp__account_of(struct xmpp_c2s *srv, const char *local);
 const char *xmpp__local_of(struct xmpp_c2s *srv, struct arena *a, const char *bare);
 /** Does any module's blocks hook say user_bare refuses other_bare? */
 bool xmpp__blocked(struct xmpp_c2s *srv, const char *user_bare, const char *other_bare);
+
+/* ---- xmpp_ws.c: RFC 7395 ---- */
+/** End every WebSocket session with the system-shutdown stream error. */
+void xmpp__ws_shutdown(struct xmpp_c2s *srv);
 
 /* ---- xmpp_im.c: RFC 6121 ---- */
 /** XEP-0191 §3.3 for a stanza from s to bare: true (and answered) when
