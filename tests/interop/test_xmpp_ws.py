@@ -439,3 +439,38 @@ def test_direct_tls_port_off(make_tandem):
         time.sleep(0.05)
     assert b"event=server.started" in t.log_bytes()
     assert b"proto=xmpps" not in t.log_bytes()
+
+
+# ---- the end of a WebSocket ----
+
+def wait_log(t, needle, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if needle in t.log():
+            return
+        time.sleep(0.05)
+    raise AssertionError("%r not in log:\n%s" % (needle, t.log()))
+
+
+def test_dropped_websocket_leaves_and_resource_is_free(server):
+    server.add_user("alice")
+    ws, jid = ws_login(server, "alice")
+    ws.send("<presence xmlns='jabber:client'/>")
+    ws.shutdown()  # the TCP connection goes, with no <close/> and no close frame
+    wait_log(server, 'event=xmpp.session_ended conn=')
+    ws, jid2 = ws_login(server, "alice")
+    assert jid2 == jid
+    assert "event=xmpp.resource_conflict" not in server.log()
+    ws_close(ws)
+
+
+def test_shutdown_ends_websocket_sessions(server):
+    import signal
+    server.add_user("alice")
+    ws, _ = ws_login(server, "alice")
+    server.proc.send_signal(signal.SIGTERM)
+    msgs, code = recv_until_closed(ws)
+    assert stream_error_of(msgs) == "system-shutdown"
+    assert code == 1000
+    ws.close()
+    assert server.proc.wait(timeout=30) == 0
