@@ -1270,7 +1270,7 @@ static void session_free(struct xmpp_session *s)
     free(s);
 }
 
-void xmpp__session_transport_gone(struct xmpp_session *s)
+bool xmpp__session_transport_gone(struct xmpp_session *s)
 {
     unthrottle(s);
     if (s->plain) {
@@ -1288,10 +1288,11 @@ void xmpp__session_transport_gone(struct xmpp_session *s)
     if (s->kept) {
         log_info("xmpp.session_detached", "conn=%llu jid=%s", (unsigned long long)s->id,
                  log_q(s->full));
-        return;
+        return true;
     }
     s->ended = true;
     leave(s);
+    return false;
 }
 
 void xmpp__session_release(struct xmpp_session *s)
@@ -1446,7 +1447,8 @@ static void c2s_close(struct conn *c)
     struct c2s_conn *tc = (struct c2s_conn *)c;
 
     if (tc->s)
-        xmpp__session_transport_gone(tc->s);
+        if (xmpp__session_transport_gone(tc->s))
+            tc->s = NULL; /* kept by a module, which now owns it */
 }
 
 static void c2s_free(struct conn *c)
@@ -1554,6 +1556,18 @@ int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c
         xmpp_c2s_free(srv);
         return rc;
     }
+    if (o->direct_tls && o->tls_port >= 0) {
+        /* XEP-0368: the same sessions, TLS from the first byte. */
+        lo.port = o->tls_port;
+        lo.tls = o->direct_tls;
+        lo.name = "xmpps";
+        rc = listener_start(loop, &lo, &srv->tls_l, err);
+        if (rc != TD_OK) {
+            srv->tls_l = NULL;
+            xmpp_c2s_free(srv);
+            return rc;
+        }
+    }
     srv->swept_at = store_now_ms();
     uv_timer_init(loop, &srv->sweep);
     srv->sweep.data = srv;
@@ -1570,9 +1584,19 @@ int xmpp_c2s_port(const struct xmpp_c2s *s)
     return listener_port(s->l);
 }
 
+int xmpp_c2s_tls_port(const struct xmpp_c2s *s)
+{
+    return s->tls_l ? listener_port(s->tls_l) : -1;
+}
+
 struct listener *xmpp_c2s_listener(const struct xmpp_c2s *s)
 {
     return s->l;
+}
+
+struct listener *xmpp_c2s_tls_listener(const struct xmpp_c2s *s)
+{
+    return s->tls_l;
 }
 
 size_t xmpp_c2s_session_count(const struct xmpp_c2s *s)
@@ -1597,6 +1621,11 @@ void xmpp_c2s_shutdown(struct xmpp_c2s *s)
     }
     listener_stop(s->l);
     listener_foreach(s->l, shutdown_one, NULL);
+    if (s->tls_l) {
+        listener_stop(s->tls_l);
+        listener_foreach(s->tls_l, shutdown_one, NULL);
+    }
+    xmpp__ws_shutdown(s);
 }
 
 void xmpp_c2s_close(struct xmpp_c2s *s)
@@ -1605,9 +1634,13 @@ void xmpp_c2s_close(struct xmpp_c2s *s)
         uv_close((uv_handle_t *)&s->sweep, NULL);
         uv_close((uv_handle_t *)&s->throttle, NULL);
     }
-    if (s == NULL || s->l == NULL)
+    if (s == NULL)
         return;
-    listener_free(s->l);
+    if (s->tls_l)
+        listener_free(s->tls_l);
+    s->tls_l = NULL;
+    if (s->l)
+        listener_free(s->l);
     s->l = NULL;
 }
 

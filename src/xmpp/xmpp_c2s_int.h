@@ -69,9 +69,13 @@ struct xmpp_transport {
     void (*timer_set)(struct xmpp_session *s, uint64_t ms, xmpp_session_timer_cb *cb);
 };
 
+struct xmpp_ws;
+
 struct xmpp_c2s {
     uv_loop_t *loop;
     struct listener *l;
+    struct listener *tls_l;        /* XEP-0368 direct TLS, or NULL */
+    struct xmpp_ws *ws;            /* WebSocket transports (xmpp_ws.c), for shutdown */
     struct xmpp_router *router;
     struct store *store;
     struct oauth *oauth;           /* NULL: no OAUTHBEARER */
@@ -219,11 +223,13 @@ struct xmpp_session *xmpp__session_new(struct xmpp_c2s *srv, const struct xmpp_t
                                        void *tr_data, uint64_t id, const char *peer);
 /** Bytes from the peer. */
 void xmpp__session_feed(struct xmpp_session *s, const char *data, size_t len);
-/** The transport is gone (EOF, error or closed): leave and, unless a module
- *  keeps it, free the session. s must not be used by the transport after. */
-void xmpp__session_transport_gone(struct xmpp_session *s);
-/** The transport's memory is going away (after transport_gone): free the
- *  session unless a module keeps it. */
+/** The transport is gone (EOF, error or closed): the session leaves the
+ *  router, unless a module keeps it for resumption. Returns true when kept:
+ *  the module owns s from then on and the transport must forget it (never
+ *  call release); false: the transport calls xmpp__session_release once its
+ *  own memory goes (no callback of s may run after that). */
+bool xmpp__session_transport_gone(struct xmpp_session *s);
+/** Free a session whose transport_gone returned false. */
 void xmpp__session_release(struct xmpp_session *s);
 /** End a kept session: a stream error if attached, else leave the router
  *  and free it now. Module fini hooks end the sessions they keep. */
@@ -239,6 +245,10 @@ int64_t xmpp__account_of(struct xmpp_c2s *srv, const char *local);
 const char *xmpp__local_of(struct xmpp_c2s *srv, struct arena *a, const char *bare);
 /** Does any module's blocks hook say user_bare refuses other_bare? */
 bool xmpp__blocked(struct xmpp_c2s *srv, const char *user_bare, const char *other_bare);
+
+/* ---- xmpp_ws.c: RFC 7395 ---- */
+/** End every WebSocket session with the system-shutdown stream error. */
+void xmpp__ws_shutdown(struct xmpp_c2s *srv);
 
 /* ---- xmpp_im.c: RFC 6121 ---- */
 /** XEP-0191 §3.3 for a stanza from s to bare: true (and answered) when
