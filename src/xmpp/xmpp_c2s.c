@@ -826,42 +826,78 @@ static bool is_server(const struct xmpp_session *s, const struct xmpp_jid *to)
     return to->local == NULL && to->resource == NULL && strcmp(to->domain, s->srv->domain) == 0;
 }
 
+/* The core's own server features (XEP-0030, XEP-0199, XEP-0160). */
+static const char *const core_server_features[] = {
+    XMPP_NS_DISCO_INFO, XMPP_NS_DISCO_ITEMS, XMPP_NS_PING, "msgoffline",
+};
+
+size_t xmpp__server_features(const char **out, size_t cap)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < TD_ARRAY_LEN(core_server_features) && n < cap; i++)
+        out[n++] = core_server_features[i];
+    for (size_t i = 0; i < xmpp__nmods; i++)
+        for (const char *const *f = xmpp__mods[i]->server_features; f && *f && n < cap; f++)
+            out[n++] = *f;
+    return n;
+}
+
 /* XEP-0030 disco#info of the server (account: of a bare JID on the domain,
- * answered by the server for the account, RFC 6121 §8.5.1). */
-static void disco_info(struct xmpp_session *s, struct xmpp_el *iq, struct xmpp_el *q,
-                       const char *from, bool account)
+ * answered by the server for the account, RFC 6121 §8.5.1). A node is
+ * answered by a module (XEP-0115 §6.2) or not at all. */
+void xmpp__disco_info_send(struct xmpp_session *s, const struct xmpp_el *iq, const char *from,
+                           bool account, const char *node)
 {
     struct buf b;
 
-    if (xmpp_el_attr(q, "node")) {
-        xmpp__stanza_error(s, iq, "item-not-found");
-        return;
-    }
     buf_init(&b, 0);
     xmpp__iq_result_open(&b, iq, from);
-    buf_appends(&b, "><query xmlns='" XMPP_NS_DISCO_INFO "'>");
+    buf_appends(&b, "><query xmlns='" XMPP_NS_DISCO_INFO "'");
+    if (node) {
+        buf_appends(&b, " node='");
+        xmpp__esc(&b, node);
+        buf_putc(&b, '\'');
+    }
+    buf_putc(&b, '>');
     if (account) {
         buf_appends(&b, "<identity category='account' type='registered'/>");
+        for (size_t i = 0; i < xmpp__nmods; i++)
+            for (const char *const *id = xmpp__mods[i]->account_identities; id && id[0] && id[1];
+                 id += 2)
+                buf_printf(&b, "<identity category='%s' type='%s'/>", id[0], id[1]);
+        buf_appends(&b, "<feature var='" XMPP_NS_DISCO_INFO "'/>");
+        for (size_t i = 0; i < xmpp__nmods; i++)
+            for (const char *const *f = xmpp__mods[i]->account_features; f && *f; f++) {
+                buf_appends(&b, "<feature var='");
+                xmpp__esc(&b, *f);
+                buf_appends(&b, "'/>");
+            }
     } else {
-        buf_appends(&b, "<identity category='server' type='im' name='Tandem'/>");
-    }
-    buf_appends(&b, "<feature var='" XMPP_NS_DISCO_INFO "'/>");
-    if (!account)
-        buf_appends(&b, "<feature var='" XMPP_NS_DISCO_ITEMS "'/>"
-                        "<feature var='" XMPP_NS_PING "'/>"
-                        "<feature var='msgoffline'/>");
-    for (size_t i = 0; i < xmpp__nmods; i++) {
-        const char *const *f = account ? xmpp__mods[i]->account_features
-                                       : xmpp__mods[i]->server_features;
-        for (; f && *f; f++) {
+        const char *f[128];
+        size_t n = xmpp__server_features(f, TD_ARRAY_LEN(f));
+        buf_appends(&b, "<identity category='" XMPP_SERVER_IDENTITY_CATEGORY
+                        "' type='" XMPP_SERVER_IDENTITY_TYPE
+                        "' name='" XMPP_SERVER_IDENTITY_NAME "'/>");
+        for (size_t i = 0; i < n; i++) {
             buf_appends(&b, "<feature var='");
-            xmpp__esc(&b, *f);
+            xmpp__esc(&b, f[i]);
             buf_appends(&b, "'/>");
         }
     }
     buf_appends(&b, "</query></iq>");
     send_stanza_buf(s, &b);
     buf_free(&b);
+}
+
+static void disco_info(struct xmpp_session *s, struct xmpp_el *iq, struct xmpp_el *q,
+                       const char *from, bool account)
+{
+    if (xmpp_el_attr(q, "node")) {
+        xmpp__stanza_error(s, iq, "item-not-found");
+        return;
+    }
+    xmpp__disco_info_send(s, iq, from, account, NULL);
 }
 
 /* The server's own answers, after the modules had their turn. */
@@ -938,8 +974,15 @@ static void handle_iq(struct xmpp_session *s, struct xmpp_el *iq, const struct x
             xmpp__stanza_error(s, iq, "service-unavailable");
         return;
     }
-    if (!request)
-        return; /* answers to nothing the server asked */
+    if (!request) {
+        /* An answer to the server: a module's request (XEP-0115 disco#info), else dropped. */
+        if (to == NULL || is_server(s, to))
+            for (size_t i = 0; i < xmpp__nmods && !s->ended; i++)
+                if (xmpp__mods[i]->iq_response &&
+                    xmpp__mods[i]->iq_response(s, (int)i, iq, a) == XMPP_MOD_HANDLED)
+                    break;
+        return;
+    }
     /* RFC 6121 §2.1.5: the roster, addressed to no one or the own bare JID */
     bool self = to == NULL || (to->local && strcmp(to_s, s->bare) == 0);
     if (strcmp(first->name, "query") == 0 && strcmp(first->ns, XMPP_NS_ROSTER) == 0 && self) {

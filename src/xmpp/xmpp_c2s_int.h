@@ -138,6 +138,9 @@ struct xmpp_mod {
     const char *name;
     const char *const *server_features; /* disco#info of the server, NULL-terminated */
     const char *const *account_features; /* disco#info of an account's bare JID */
+    /* Identities the module adds to an account's disco#info: category, type
+     * pairs, NULL-terminated (XEP-0163 §4: pubsub/pep). */
+    const char *const *account_identities;
     int (*init)(struct xmpp_c2s *srv, int slot);
     void (*fini)(struct xmpp_c2s *srv, int slot);
     /* Stream features after SASL success (bound or not). */
@@ -149,6 +152,10 @@ struct xmpp_mod {
      * user's own bare JID, or another local bare JID. */
     int (*iq)(struct xmpp_session *s, int slot, struct xmpp_el *iq, struct xmpp_el *q,
               const struct xmpp_jid *to, struct arena *a);
+    /* An iq result or error from s to the server (to NULL or the domain):
+     * the answer to a request a module sent to s (XEP-0115 disco#info).
+     * HANDLED when it was the module's; unclaimed ones are dropped. */
+    int (*iq_response)(struct xmpp_session *s, int slot, struct xmpp_el *iq, struct arena *a);
     /* A message from s to a local user (to_bare), before delivery; may add
      * to it (XEP-0359 ids) or consume it (HANDLED, after answering). */
     int (*message_pre)(struct xmpp_session *s, int slot, struct xmpp_el *msg,
@@ -160,6 +167,9 @@ struct xmpp_mod {
     /* Blocking (XEP-0191): does user_bare refuse traffic with other_bare? */
     bool (*blocks)(struct xmpp_c2s *srv, int slot, const char *user_bare,
                    const char *other_bare);
+    /* A broadcast available presence of s (no 'to', no type) before it is
+     * serialized and sent: may add children (XEP-0153 photo hash). */
+    void (*presence_pre)(struct xmpp_session *s, int slot, struct xmpp_el *p, struct arena *a);
     /* An available/unavailable presence of s was broadcast (initial: first
      * available presence of this session). */
     void (*presence)(struct xmpp_session *s, int slot, struct xmpp_el *p, bool initial,
@@ -243,6 +253,18 @@ void xmpp__session_take_over(struct xmpp_session *s, struct xmpp_session *old);
 int64_t xmpp__account_of(struct xmpp_c2s *srv, const char *local);
 /** The localpart of a bare JID on our domain (in a), or NULL. */
 const char *xmpp__local_of(struct xmpp_c2s *srv, struct arena *a, const char *bare);
+/** The server's disco#info identity (XEP-0030) as the core answers it. */
+#define XMPP_SERVER_IDENTITY_CATEGORY "server"
+#define XMPP_SERVER_IDENTITY_TYPE "im"
+#define XMPP_SERVER_IDENTITY_NAME "Tandem"
+/** The server's disco#info features in answer order (the core's, then each
+ *  module's server_features) into out; returns how many (at most cap). For
+ *  the server's XEP-0115 ver. */
+size_t xmpp__server_features(const char **out, size_t cap);
+/** Answer iq with the disco#info of the server (account false) or of the
+ *  account from (a bare JID), carrying node when not NULL (XEP-0115 §6.2). */
+void xmpp__disco_info_send(struct xmpp_session *s, const struct xmpp_el *iq, const char *from,
+                           bool account, const char *node);
 /** Does any module's blocks hook say user_bare refuses other_bare? */
 bool xmpp__blocked(struct xmpp_c2s *srv, const char *user_bare, const char *other_bare);
 
@@ -255,6 +277,11 @@ void xmpp__ws_shutdown(struct xmpp_c2s *srv);
  *  either side blocks the other. */
 bool xmpp__im_check_blocked(struct xmpp_session *s, struct xmpp_el *el, const char *bare);
 void xmpp__im_leave_presence(struct xmpp_session *s);
+/** The presence of from_bare's available resources (their last available
+ *  presence, or unavailable) to to_bare's available resources (XEP-0191
+ *  §3.3, §3.4: after a block or an unblock). */
+void xmpp__im_presence_between(struct xmpp_c2s *srv, const char *from_bare, const char *to_bare,
+                               bool available);
 void xmpp__im_iq_roster(struct xmpp_session *s, struct xmpp_el *iq, const char *type,
                         struct xmpp_el *q, struct arena *a);
 void xmpp__im_message(struct xmpp_session *s, struct xmpp_el *msg, const struct xmpp_jid *to,
