@@ -7,7 +7,12 @@
 
 #include "core/err.h"
 
+extern const struct xmpp_mod xmpp_mod_carbons;
+extern const struct xmpp_mod xmpp_mod_mam;
+
 const struct xmpp_mod *const xmpp__mods[] = {
+    &xmpp_mod_carbons,
+    &xmpp_mod_mam,
     NULL,
 };
 
