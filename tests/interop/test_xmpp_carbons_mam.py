@@ -334,3 +334,121 @@ def test_mam_paging_filters_ids(server):
         await with_clients([a, b, c], body_)
 
     run(go())
+
+
+async def iq_error(c, iq):
+    with pytest.raises(slixmpp.exceptions.IqError) as e:
+        await iq.send(timeout=5)
+    return e.value.condition
+
+
+def test_mam_offline_cap_prefs_errors(server):
+    async def go():
+        a = C("alice@localhost/desk")
+        c = C("carol@localhost/x")
+
+        async def body_():
+            await online(server.xport, a, c)
+            # 260 messages to bob while he is offline: kept offline and archived on both sides.
+            for i in range(260):
+                send(a, "bob@localhost", "o%03d" % i)
+            # A ping after them: the server handled all before answering.
+            await a["xep_0199"].ping("localhost", timeout=10)
+            fin, got = await raw_query(a, rsm=[("max", "1000")])  # capped at 250
+            assert len(got) == 250 and fin.get("complete") == "false"
+            assert fin_set(fin)["count"] == "260"
+            fin, got = await raw_query(a, rsm=[("max", "0")])  # just the count
+            assert got == [] and fin_set(fin)["count"] == "260"
+
+            b = C("bob@localhost/laptop")
+            try:
+                assert await b.online(server.xport)
+                live = []
+                for i in range(260):
+                    m = await b.next()
+                    assert body(m.xml) == "o%03d" % i
+                    assert m.xml.find("{urn:xmpp:delay}delay") is not None
+                    live.append(sid(m.xml, "bob@localhost"))
+                fin, got = await raw_query(b, rsm=[("max", "250"), ("before", "")])
+                assert [g["id"] for g in got] == live[10:]
+                assert all(body(g["msg"]) == "o%03d" % (i + 10) for i, g in enumerate(got))
+                # the archived form carries neither ids nor the offline delay
+                assert got[0]["msg"].find(SID) is None
+                assert got[0]["msg"].find("{urn:xmpp:delay}delay") is None
+            finally:
+                await b.stop()
+
+            # Someone else's archive: forbidden (XEP-0313 §4.1).
+            iq = a.make_iq_set(ito="bob@localhost")
+            iq.append(ET.fromstring("<query xmlns='urn:xmpp:mam:2'/>"))
+            assert await iq_error(a, iq) == "forbidden"
+            # Malformed forms: bad-request; an unknown id: item-not-found.
+            for form in ([("start", "yesterday")], [("FORM_TYPE", "urn:example")],
+                         [("colour", "red")], [("with", "a@b@c")],
+                         [("end", "2024-13-01T00:00:00Z")]):
+                with pytest.raises(slixmpp.exceptions.IqError) as e:
+                    await raw_query(a, form=form)
+                assert e.value.condition == "bad-request", form
+            for rsm in ([("max", "-1")], [("max", "lots")]):
+                with pytest.raises(slixmpp.exceptions.IqError) as e:
+                    await raw_query(a, rsm=rsm)
+                assert e.value.condition == "bad-request", rsm
+            for rsm in ([("after", "12345")], [("before", "nope")]):
+                with pytest.raises(slixmpp.exceptions.IqError) as e:
+                    await raw_query(a, rsm=rsm)
+                assert e.value.condition == "item-not-found", rsm
+            with pytest.raises(slixmpp.exceptions.IqError) as e:
+                await raw_query(a, form=[("after-id", "1")])
+            assert e.value.condition == "item-not-found"
+
+            # The form's fields (§4.1.1).
+            iq = a.make_iq_get(ito="alice@localhost")
+            iq.append(ET.fromstring("<query xmlns='urn:xmpp:mam:2'/>"))
+            r = await iq.send(timeout=5)
+            fields = {f.get("var") for f in r.xml.iter("{jabber:x:data}field")}
+            assert {"FORM_TYPE", "with", "start", "end", "after-id", "before-id"} <= fields
+
+            # Preferences (§7): default always; never stops archiving and the
+            # stanza-ids; roster keeps only roster contacts.
+            async def prefs(default=None):
+                iq = a.make_iq_set() if default else a.make_iq_get()
+                p = ET.Element("{%s}prefs" % MAM)
+                if default:
+                    p.set("default", default)
+                iq.append(p)
+                r = await iq.send(timeout=5)
+                return r.xml.find("{%s}prefs" % MAM).get("default")
+            assert await prefs() == "always"
+            assert await prefs("never") == "never"
+            assert await prefs() == "never"
+            send(c, "alice@localhost", "unarchived")
+            m = await a.next()
+            assert body(m.xml) == "unarchived" and sid(m.xml, "alice@localhost") is None
+            fin, got = await raw_query(a, form=[("with", "carol@localhost")])
+            assert got == []
+            assert await prefs("roster") == "roster"
+            await a.get_roster(timeout=5)
+            r = a.make_iq_set()
+            r.append(ET.fromstring("<query xmlns='jabber:iq:roster'>"
+                                   "<item jid='bob@localhost' name='Bob'/></query>"))
+            await r.send(timeout=5)
+            send(c, "alice@localhost", "stranger")
+            m = await a.next()
+            assert sid(m.xml, "alice@localhost") is None
+            bob2 = C("bob@localhost/two")
+            try:
+                assert await bob2.online(server.xport)
+                send(bob2, "alice@localhost", "contact")
+                m = await a.next()
+                while body(m.xml) != "contact":  # roster push, presences
+                    m = await a.next()
+                assert sid(m.xml, "alice@localhost") is not None
+            finally:
+                await bob2.stop()
+            iq = a.make_iq_set()
+            iq.append(ET.fromstring("<prefs xmlns='urn:xmpp:mam:2' default='sometimes'/>"))
+            assert await iq_error(a, iq) == "bad-request"
+            assert await prefs("always") == "always"
+        await with_clients([a, c], body_)
+
+    run(go())
