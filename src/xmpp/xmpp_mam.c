@@ -367,9 +367,11 @@ static const char *parse_form(struct xmpp_session *s, struct xmpp_el *x, struct 
         } else if (strcmp(var, "end") == 0) {
             if (!parse_datetime(v, &end))
                 return "bad-request";
-            id = end >= INT64_MAX - 1 ? INT64_MAX : id_at(end + 1) - 1;
-            if (q->f.hi == 0 || id < q->f.hi)
-                q->f.hi = id < 1 ? 1 : id;
+            id = id_at(end + 1) - 1;
+            if (id < 1)
+                q->empty = true; /* before the first possible id */
+            else if (q->f.hi == 0 || id < q->f.hi)
+                q->f.hi = id;
         } else if (strcmp(var, "after-id") == 0 || strcmp(var, "before-id") == 0) {
             if (!parse_id(v, &id) || store_mam_has(s->srv->store, s->account_id, id) != TD_OK)
                 return "item-not-found";

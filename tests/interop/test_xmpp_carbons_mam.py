@@ -326,6 +326,8 @@ def test_mam_paging_filters_ids(server):
             # A time range in the future matches nothing.
             fin, got = await raw_query(a, form=[("start", "2999-01-01T00:00:00Z")])
             assert got == [] and fin_set(fin)["count"] == "0"
+            fin, got = await raw_query(a, form=[("end", "1999-12-31T23:59:59.999+02:00")])
+            assert got == [] and fin_set(fin)["count"] == "0"
 
             # Bob's archive holds his side with his own ids.
             fin, bobs = await raw_query(b, rsm=[("max", "250")])
