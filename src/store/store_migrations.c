@@ -205,6 +205,33 @@ static const char m0005_xmpp_ext[] =
     "  FOREIGN KEY (account_id, node) REFERENCES pep_nodes(account_id, node) ON DELETE CASCADE,\n"
     "  UNIQUE (account_id, node, item_id));\n"
     "CREATE INDEX pep_items_node ON pep_items(account_id, node, id);\n";
+/* 0006_mam: message archives (XEP-0313, XEP-0359; store_mam.h). id is the
+ * stanza-id given to the message (ids_next(), so id order is time order and
+ * a time range is an id range); with_bare/with_res the other party. One row
+ * per account in mam_archives holds the preference default (0 always, 1
+ * roster, 2 never) and the row count, kept by the triggers so that the
+ * size limit is checked without counting the archive. */
+static const char m0006_mam[] =
+    "CREATE TABLE mam_messages (\n"
+    "  id INTEGER PRIMARY KEY,\n"             /* the stanza-id */
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  with_bare TEXT NOT NULL,\n"
+    "  with_res TEXT NOT NULL DEFAULT '',\n"
+    "  outgoing INTEGER NOT NULL,\n"
+    "  stanza TEXT NOT NULL);\n"
+    "CREATE INDEX mam_messages_account ON mam_messages(account_id, id);\n"
+    "CREATE INDEX mam_messages_with ON mam_messages(account_id, with_bare, id);\n"
+    "CREATE TABLE mam_archives (\n"
+    "  account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  default_mode INTEGER NOT NULL DEFAULT 0,\n"
+    "  count INTEGER NOT NULL DEFAULT 0);\n"
+    "CREATE TRIGGER mam_messages_ins AFTER INSERT ON mam_messages BEGIN\n"
+    "  INSERT INTO mam_archives (account_id, count) VALUES (NEW.account_id, 1)\n"
+    "  ON CONFLICT (account_id) DO UPDATE SET count = count + 1;\n"
+    "END;\n"
+    "CREATE TRIGGER mam_messages_del AFTER DELETE ON mam_messages BEGIN\n"
+    "  UPDATE mam_archives SET count = count - 1 WHERE account_id = OLD.account_id;\n"
+    "END;\n";
 
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
@@ -213,5 +240,6 @@ const struct store_migration store__migrations[] = {
     {"0003_scram", m0003_scram},
     {"0004_roster", m0004_roster},
     {"0005_xmpp_ext", m0005_xmpp_ext},
+    {"0006_mam", m0006_mam},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

@@ -7,6 +7,8 @@
 
 #include "core/err.h"
 
+extern const struct xmpp_mod xmpp_mod_carbons;
+extern const struct xmpp_mod xmpp_mod_mam;
 extern const struct xmpp_mod xmpp_mod_blocking;
 extern const struct xmpp_mod xmpp_mod_vcard;
 extern const struct xmpp_mod xmpp_mod_pep;
@@ -14,6 +16,8 @@ extern const struct xmpp_mod xmpp_mod_version;
 extern const struct xmpp_mod xmpp_mod_caps;
 
 const struct xmpp_mod *const xmpp__mods[] = {
+    &xmpp_mod_carbons,
+    &xmpp_mod_mam,
     &xmpp_mod_blocking,
     &xmpp_mod_vcard,
     &xmpp_mod_pep,
