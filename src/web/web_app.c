@@ -77,9 +77,9 @@ static json_t *common_data(struct http_req *r)
         const struct account *a = &ctx->account;
         json_object_set_new(
             d, "me",
-            json_pack("{s:s, s:s, s:b}", "username", a->username, "display_name",
+            json_pack("{s:s, s:s, s:b, s:s}", "username", a->username, "display_name",
                       a->display_name[0] ? a->display_name : a->username, "is_admin",
-                      a->is_admin));
+                      a->is_admin, "jid", web_chat_jid(r)));
     }
     return d;
 }
@@ -392,6 +392,7 @@ int web_app_init(struct web_app *app, uv_loop_t *loop, struct conf *conf, struct
     http_router_add(app->router, "GET", "/", handle_home);
     web_account_routes(app->router);
     web_oauth_routes(app->router);
+    web_chat_routes(app->router);
     api_oauth_routes(app->router);
     return TD_OK;
 }
@@ -406,6 +407,11 @@ int web_app_start(struct web_app *app, const char *base_url, char **err)
     rc = oauth_init(app->oauth, app->loop, app->store, base_url, app->conf->domain, err);
     if (rc != TD_OK)
         return rc;
+    rc = web_chat_start(app);
+    if (rc != TD_OK) {
+        *err = td_strdup("cannot make the web chat's OAuth client in the store");
+        return rc;
+    }
     app->oauth->registration = app->conf->oauth_registration;
     if (app->conf->oauth_registration_token[0])
         oauth_hash(app->conf->oauth_registration_token, app->oauth->registration_token_hash);
