@@ -95,7 +95,22 @@ static int check_plain(void *ud, const char *authcid, const char *pw, size_t len
     return strcmp(authcid, "user") == 0 && strcmp(pw, "pencil") == 0 ? TD_OK : TD_EDENIED;
 }
 
-static const struct auth_sasl_cbs CBS = {get_scram, check_plain, NULL};
+static int check_bearer(void *ud, const char *token, size_t len, char **authcid,
+                        struct buf *err_json)
+{
+    (void)ud;
+    CHECK(strlen(token) == len && len > 0);
+    if (strcmp(token, "good") == 0) {
+        *authcid = strdup("user");
+        return TD_OK;
+    }
+    if (strcmp(token, "broken") == 0)
+        return TD_EIO;
+    buf_appends(err_json, "{\"status\":\"invalid_token\"}");
+    return TD_EDENIED;
+}
+
+static const struct auth_sasl_cbs CBS = {get_scram, check_plain, NULL, check_bearer};
 
 static bool known_condition(const char *c)
 {
@@ -148,7 +163,7 @@ static const char *field(const uint8_t *data, size_t size, size_t *pos, size_t *
 
 static void fuzz_raw(uint8_t flags, const uint8_t *data, size_t size)
 {
-    enum auth_sasl_mech m = (enum auth_sasl_mech)(((flags >> 2) & 7) % 5);
+    enum auth_sasl_mech m = (enum auth_sasl_mech)(((flags >> 2) & 7) % 6);
     struct ctx c = {(flags & 0x80) != 0};
     bool cb = (flags & 0x40) != 0, failed = false, done = false;
     struct auth_sasl *s = auth_sasl_new(m, &CBS, &c, cb ? "tls-exporter" : NULL, cb ? CBDATA : NULL,
@@ -163,7 +178,9 @@ static void fuzz_raw(uint8_t flags, const uint8_t *data, size_t size)
         const char *msg = field(data, size, &pos, &len);
         int rc = step(s, m, msg, len, &out, &done, &failed);
 
-        if (rc == TD_OK && !done && m != AUTH_SASL_PLAIN && out.len > 0) {
+        if (rc == TD_OK && !done && m == AUTH_SASL_OAUTHBEARER && out.len > 0)
+            CHECK(strstr(out.data, "invalid_token") != NULL); /* the §3.2.2 error */
+        else if (rc == TD_OK && !done && m != AUTH_SASL_PLAIN && out.len > 0) {
             /* server-first: r=<c-nonce><s-nonce>,s=<salt>,i=<count> */
             CHECK(strncmp(out.data, "r=", 2) == 0);
             CHECK(strstr(out.data, FZ_SNONCE ",s=") != NULL);

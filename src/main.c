@@ -910,8 +910,10 @@ static int start_xmpp(struct server *s)
         .tls = s->tls,
         .allow_plaintext = c->xmpp_allow_plaintext,
         .store = s->store,
+        .oauth = s->app.oauth,
         .max_conns = (size_t)c->max_connections,
         .max_conns_per_ip = (size_t)c->max_connections_per_ip,
+        .rate_limit = (size_t)c->xmpp_rate_limit,
     };
     char *err = NULL;
 
@@ -991,9 +993,9 @@ static int serve_cmd(struct conf *c, int argc, char **argv)
         goto out;
     if (c->https_port && start_listener(&s, (int)c->https_port, s.tls, "https", &s.https_l) != 0)
         goto out;
-    if (c->xmpp_enabled && start_xmpp(&s) != 0)
-        goto out;
     if (start_app(&s) != 0)
+        goto out;
+    if (c->xmpp_enabled && start_xmpp(&s) != 0) /* after the app: OAUTHBEARER needs its tokens */
         goto out;
 
     metrics_gauge_add("tandem_open_connections", "Open client connections.", gauge_conns, NULL);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SERVER_NONCE_BYTES 24 /* random bytes, base64: 32 characters */
 #define CB_NAME_MAX 64        /* longest channel-binding type name */
@@ -38,6 +39,7 @@ enum sasl_state {
     ST_SCRAM_FINAL, /* server-first sent; waiting for client-final */
     ST_PLAIN_WAIT,  /* check_plain answered TD_EAGAIN */
     ST_PLAIN_READY, /* auth_sasl_plain_result delivered */
+    ST_BEARER_ERR,  /* OAUTHBEARER error sent; waiting for the client's %x01 */
     ST_SUCCESS,
     ST_FAILED,
 };
@@ -83,6 +85,7 @@ static const struct {
     {"SCRAM-SHA-1-PLUS", AUTH_SASL_SCRAM_SHA1_PLUS},
     {"SCRAM-SHA-256", AUTH_SASL_SCRAM_SHA256},
     {"SCRAM-SHA-256-PLUS", AUTH_SASL_SCRAM_SHA256_PLUS},
+    {"OAUTHBEARER", AUTH_SASL_OAUTHBEARER},
 };
 
 int auth_sasl_mech_parse(const char *name, enum auth_sasl_mech *out)
@@ -646,6 +649,133 @@ static int plain_first(struct auth_sasl *s, const char *in, size_t len, bool *do
                 condition);
 }
 
+/* ---- OAUTHBEARER (RFC 7628 §3.1) --------------------------------------- */
+
+/* The value of a GS2 "a=" authzid with =2C and =3D decoded (RFC 5801 §4),
+ * or NULL if malformed. */
+static char *gs2_name_decode(const char *v, size_t len)
+{
+    struct buf b;
+
+    buf_init(&b, AUTH_SASL_NAME_MAX);
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] == '=') {
+            if (i + 2 < len && v[i + 1] == '2' && v[i + 2] == 'C')
+                buf_putc(&b, ',');
+            else if (i + 2 < len && v[i + 1] == '3' && v[i + 2] == 'D')
+                buf_putc(&b, '=');
+            else {
+                buf_free(&b);
+                return NULL;
+            }
+            i += 2;
+        } else {
+            buf_putc(&b, v[i]);
+        }
+    }
+    return buf_steal(&b, NULL);
+}
+
+/* gs2-header kvsep *(key "=" value kvsep) kvsep, where kvsep is %x01 and the
+ * gs2-header is "n," or "y," then an optional "a=authzid", then ",". The
+ * bearer is the "auth" pair's "Bearer " value (scheme case-insensitive). */
+static int bearer_first(struct auth_sasl *s, const char *in, size_t len, struct buf *out,
+                        bool *done, const char **condition)
+{
+    const char *p = in, *end = in + len, *comma;
+    const char *token = NULL;
+    size_t token_len = 0;
+    char *zid = NULL, *tok = NULL, *who = NULL;
+    int rc;
+
+    if (len < 5 || (p[0] != 'n' && p[0] != 'y') || p[1] != ',' || memchr(in, '\0', len) ||
+        !utf8_valid(in, len))
+        return fail(s, C_MALFORMED, condition);
+    p += 2;
+    comma = memchr(p, ',', (size_t)(end - p));
+    if (comma == NULL)
+        return fail(s, C_MALFORMED, condition);
+    if (comma > p) {
+        if (comma - p < 3 || p[0] != 'a' || p[1] != '=' ||
+            (size_t)(comma - p - 2) > AUTH_SASL_NAME_MAX)
+            return fail(s, C_MALFORMED, condition);
+        zid = gs2_name_decode(p + 2, (size_t)(comma - p - 2));
+        if (zid == NULL)
+            return fail(s, C_MALFORMED, condition);
+    }
+    p = comma + 1;
+    if (p >= end || *p != '\x01') {
+        free(zid);
+        return fail(s, C_MALFORMED, condition);
+    }
+    p++;
+    /* key=value pairs until the final empty one */
+    while (p < end && *p != '\x01') {
+        const char *sep = memchr(p, '\x01', (size_t)(end - p));
+        if (sep == NULL) {
+            free(zid);
+            return fail(s, C_MALFORMED, condition);
+        }
+        /* key = 1*ALPHA (RFC 7628 §3.1) */
+        const char *k = p;
+        while (k < sep && ((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z')))
+            k++;
+        if (k == p || k == sep || *k != '=') {
+            free(zid);
+            return fail(s, C_MALFORMED, condition);
+        }
+        if (sep - p > 5 && memcmp(p, "auth=", 5) == 0) {
+            const char *v = p + 5;
+            if (sep - v > 7 && strncasecmp(v, "Bearer ", 7) == 0) {
+                token = v + 7;
+                token_len = (size_t)(sep - token);
+            }
+        }
+        p = sep + 1;
+    }
+    if (p + 1 != end || token == NULL || token_len == 0) {
+        free(zid);
+        return fail(s, C_MALFORMED, condition);
+    }
+    if (s->cb.check_bearer == NULL) {
+        free(zid);
+        return fail(s, C_TEMPORARY, condition);
+    }
+    tok = td_strndup(token, token_len);
+    rc = s->cb.check_bearer(s->ud, tok, token_len, &who, out);
+    sodium_memzero(tok, token_len);
+    free(tok);
+    if (rc == TD_EDENIED) {
+        /* §3.2.2: the error as a challenge; the client answers %x01 */
+        free(zid);
+        if (out->len == 0)
+            buf_appends(out, "{\"status\":\"invalid_token\"}");
+        s->state = ST_BEARER_ERR;
+        return TD_OK;
+    }
+    if (rc != TD_OK) {
+        free(zid);
+        free(who);
+        buf_reset(out);
+        return fail(s, C_TEMPORARY, condition);
+    }
+    s->authcid = who;
+    buf_reset(out);
+    if (zid != NULL) {
+        bool ok = s->cb.check_authzid != NULL ? s->cb.check_authzid(s->ud, who, zid) == TD_OK
+                                              : strcmp(zid, who) == 0;
+        free(zid);
+        if (!ok) {
+            free(s->authcid);
+            s->authcid = NULL;
+            return fail(s, C_INVALID_AUTHZID, condition);
+        }
+    }
+    s->state = ST_SUCCESS;
+    *done = true;
+    return TD_OK;
+}
+
 void auth_sasl_plain_result(struct auth_sasl *s, bool ok)
 {
     if (s == NULL || s->state != ST_PLAIN_WAIT)
@@ -681,6 +811,10 @@ int auth_sasl_step(struct auth_sasl *s, const char *in, size_t in_len, struct bu
         s->state = ST_SUCCESS;
         *done = true;
         return TD_OK;
+    case ST_BEARER_ERR:
+        /* RFC 7628 §3.2.3: the client's %x01 ends the exchange with a failure */
+        return fail(s, in_len == 1 && in[0] == '\x01' ? C_NOT_AUTHORIZED : C_MALFORMED,
+                    condition);
     case ST_FIRST:
     case ST_SCRAM_FINAL: break;
     }
@@ -699,6 +833,8 @@ int auth_sasl_step(struct auth_sasl *s, const char *in, size_t in_len, struct bu
         }
         if (s->mech == AUTH_SASL_PLAIN)
             return plain_first(s, in, in_len, done, condition);
+        if (s->mech == AUTH_SASL_OAUTHBEARER)
+            return bearer_first(s, in, in_len, out, done, condition);
     }
     /* SCRAM messages are UTF-8 without NUL (RFC 5802 §7). */
     if (memchr(in, '\0', in_len) != NULL || !utf8_valid(in, in_len))

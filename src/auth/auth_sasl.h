@@ -7,7 +7,9 @@
  * Mechanisms: PLAIN (RFC 4616), SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 5802,
  * RFC 7677) with their -PLUS channel-binding variants (RFC 5802 §6; the
  * binding data — tls-exporter per RFC 9266 or tls-server-end-point per
- * RFC 5929 — comes from the TLS layer). Unknown SCRAM users get a
+ * RFC 5929 — comes from the TLS layer), and OAUTHBEARER (RFC 7628: a
+ * bearer token checked through a callback; a refused token gets the §3.2.2
+ * error challenge, the client's dummy %x01 answer, then the failure). Unknown SCRAM users get a
  * deterministic fake salt and fail only at the final step (RFC 5802 §9).
  * What this module leaves to the session: offering PLAIN only over TLS
  * (encryption-required), attempt counting and rate limits, <abort/>, and
@@ -35,6 +37,7 @@ enum auth_sasl_mech {
     AUTH_SASL_SCRAM_SHA1_PLUS,
     AUTH_SASL_SCRAM_SHA256,
     AUTH_SASL_SCRAM_SHA256_PLUS,
+    AUTH_SASL_OAUTHBEARER,
 };
 
 /** Map an IANA mechanism name (exact, upper case, e.g. "SCRAM-SHA-256-PLUS")
@@ -64,6 +67,13 @@ struct auth_sasl_cbs {
      * may act as authzid (e.g. its own bare JID), anything else refuses
      * with invalid-authzid. */
     int (*check_authzid)(void *ud, const char *authcid, const char *authzid);
+    /* OAUTHBEARER: check token[0..len) (NUL-terminated). TD_OK and *authcid
+     * (the token's user, malloc'd; the caller's authzid is then checked
+     * against it); TD_EDENIED with err_json filled (the RFC 7628 §3.2.2
+     * error object, e.g. {"status":"invalid_token","scope":"chat"}); other
+     * codes fail with temporary-auth-failure. NULL: the mechanism fails. */
+    int (*check_bearer)(void *ud, const char *token, size_t len, char **authcid,
+                        struct buf *err_json);
 };
 
 /** Start an attempt with mechanism m. cb is copied; ud is passed back.

@@ -142,6 +142,9 @@ static const struct opt opts[] = {
         "XMPP client listener port (STARTTLS, RFC 6120); 0 picks a free port (logged)"),
     BOOL("xmpp", "allow_plaintext", xmpp_allow_plaintext, "false", false,
          "Let XMPP clients log in without TLS; only for loopback tests, never in production"),
+    INT("xmpp", "rate_limit", xmpp_rate_limit, "32768", 0, 1073741824, false,
+        "Bytes per second a client connection may send (2 s burst); faster senders are read "
+        "more slowly; 0 = unlimited"),
 
     ENUM("log", "level", log_level, "info", log_level_values, true,
          "Lowest level logged: debug, info, warn or error"),

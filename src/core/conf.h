@@ -64,6 +64,7 @@ struct conf {
     bool xmpp_enabled;         /* run the XMPP client listener */
     long xmpp_c2s_port;        /* 0 = pick a free port */
     bool xmpp_allow_plaintext; /* SASL without TLS (loopback tests only) */
+    long xmpp_rate_limit;      /* bytes/s per connection, 0 = off */
     /* [log] */
     int log_level; /* enum conf_log_level == enum log_level */
     const char *log_level_name;

@@ -85,6 +85,9 @@ int store_account_get_by_id(struct store *st, int64_t id, struct account *out);
 typedef int store_account_cb(void *ud, const struct account *a);
 /** Every account ordered by lowercased username. TD_OK also when cb stopped it. */
 int store_account_list(struct store *st, store_account_cb *cb, void *ud);
+/** The disabled accounts whose row changed at or after since (ms): how a
+ *  running server learns of `tandem user disable` from another process. */
+int store_account_list_disabled(struct store *st, int64_t since, store_account_cb *cb, void *ud);
 int store_account_count(struct store *st, int64_t *n);
 /** The updates below bump updated_at; TD_ENOTFOUND for an unknown id. */
 int store_account_set_password(struct store *st, int64_t id, const char *password_hash);

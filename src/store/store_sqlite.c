@@ -52,6 +52,7 @@ enum q {
     Q_ACCOUNT_BY_NAME,
     Q_ACCOUNT_BY_ID,
     Q_ACCOUNT_LIST,
+    Q_ACCOUNT_LIST_DISABLED,
     Q_ACCOUNT_COUNT,
     Q_ACCOUNT_SET_PASSWORD,
     Q_ACCOUNT_SET_DISABLED,
@@ -84,6 +85,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_ACCOUNT_BY_NAME] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE username_lc = ?1",
     [Q_ACCOUNT_BY_ID] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?1",
     [Q_ACCOUNT_LIST] = "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY username_lc",
+    [Q_ACCOUNT_LIST_DISABLED] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE disabled = 1 AND "
+                                "updated_at >= ?1 ORDER BY updated_at",
     [Q_ACCOUNT_COUNT] = "SELECT count(*) FROM accounts",
     [Q_ACCOUNT_SET_PASSWORD] =
         "UPDATE accounts SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
@@ -610,13 +613,15 @@ int store_account_get_by_id(struct store *st, int64_t id, struct account *out)
     return rc;
 }
 
-int store_account_list(struct store *st, store_account_cb *cb, void *ud)
+static int account_list(struct store *st, int q, int64_t since, store_account_cb *cb, void *ud)
 {
     sqlite3_stmt *s = NULL;
     struct account a;
     int rc;
 
-    rc = get_stmt(st, Q_ACCOUNT_LIST, &s);
+    rc = get_stmt(st, q, &s);
+    if (rc == TD_OK && q == Q_ACCOUNT_LIST_DISABLED)
+        rc = bind_i64(st, s, 1, since);
     if (rc != TD_OK)
         goto out;
     for (;;) {
@@ -638,6 +643,16 @@ int store_account_list(struct store *st, store_account_cb *cb, void *ud)
 out:
     put_stmt(s);
     return rc;
+}
+
+int store_account_list(struct store *st, store_account_cb *cb, void *ud)
+{
+    return account_list(st, Q_ACCOUNT_LIST, 0, cb, ud);
+}
+
+int store_account_list_disabled(struct store *st, int64_t since, store_account_cb *cb, void *ud)
+{
+    return account_list(st, Q_ACCOUNT_LIST_DISABLED, since, cb, ud);
 }
 
 int store_account_count(struct store *st, int64_t *n)

@@ -25,7 +25,9 @@
 #include "core/log.h"
 #include "net/conn.h"
 #include "net/tls.h"
+#include "oauth/oauth.h"
 #include "store/store.h"
+#include "store/store_oauth.h"
 #include "store/store_scram.h"
 #include "xmpp/xmpp_jid.h"
 #include "xmpp/xmpp_roster.h"
@@ -49,6 +51,9 @@
 #define OUT_MAX (2 * 1024 * 1024)        /* a reader this far behind is dropped */
 #define SASL_TRIES 5                     /* failures before the stream ends (RFC 6120 §6.4.5) */
 #define RESOURCE_RAND_BYTES 8
+#define SWEEP_MS 5000                    /* how often disabled accounts are looked for */
+#define THROTTLE_MS 100                  /* how often throttled sessions are looked at */
+#define BURST_S 2                        /* rate limit burst, in seconds of rate */
 
 struct plain_job {
     struct xmpp_session *s; /* NULL once the session is gone */
@@ -324,6 +329,8 @@ static bool mech_allowed(struct xmpp_session *s, enum auth_sasl_mech m)
         return channel_binding(s, &t, cb, &n);
     case AUTH_SASL_PLAIN:
         return tls_on(s) || s->srv->allow_plaintext;
+    case AUTH_SASL_OAUTHBEARER: /* a bearer token is a password for its lifetime */
+        return s->srv->oauth != NULL && (tls_on(s) || s->srv->allow_plaintext);
     default:
         return true;
     }
@@ -333,7 +340,7 @@ static void send_features(struct xmpp_session *s)
 {
     static const enum auth_sasl_mech order[] = {
         AUTH_SASL_SCRAM_SHA256_PLUS, AUTH_SASL_SCRAM_SHA256, AUTH_SASL_SCRAM_SHA1_PLUS,
-        AUTH_SASL_SCRAM_SHA1, AUTH_SASL_PLAIN,
+        AUTH_SASL_SCRAM_SHA1, AUTH_SASL_PLAIN, AUTH_SASL_OAUTHBEARER,
     };
     struct buf b;
 
@@ -511,7 +518,8 @@ static void plain_checked(void *ud, bool ok, const char *hash_unused)
     if (s == NULL)
         return; /* the connection went away meanwhile */
     s->plain = NULL;
-    s->tr->resume_read(s);
+    if (!s->throttled)
+        s->tr->resume_read(s);
     if (s->ended || s->sasl == NULL)
         return;
     auth_sasl_plain_result(s->sasl, ok);
@@ -561,10 +569,47 @@ static int check_authzid(void *ud, const char *authcid, const char *authzid)
     return TD_EDENIED;
 }
 
+/* RFC 7628 with Tandem's access tokens: active, of an enabled account, with
+ * the chat scope. A refusal carries the §3.2.2 error object naming the scope
+ * and the provider's discovery document. */
+static int check_bearer(void *ud, const char *token, size_t len, char **authcid,
+                        struct buf *err_json)
+{
+    struct xmpp_session *s = ud;
+    struct oauth_token t;
+    struct account acc;
+    int rc;
+
+    (void)len;
+    if (s->srv->oauth == NULL)
+        return TD_EIO;
+    rc = oauth_access_token_check(s->srv->oauth, token, store_now_ms(), &t);
+    if (rc == TD_OK && t.account_id != 0 && oauth_scope_has(t.scope, "chat")) {
+        rc = store_account_get_by_id(s->srv->store, t.account_id, &acc);
+        if (rc == TD_OK) {
+            *authcid = acc.disabled ? NULL : td_strdup(acc.username);
+            store_account_clear(&acc);
+        }
+        store_oauth_token_clear(&t);
+        if (rc == TD_OK && *authcid)
+            return TD_OK;
+        if (rc != TD_OK && rc != TD_ENOTFOUND)
+            return TD_EIO;
+    } else if (rc == TD_OK) {
+        store_oauth_token_clear(&t);
+    }
+    buf_appends(err_json, "{\"status\":\"invalid_token\",\"scope\":\"chat\","
+                          "\"openid-configuration\":\"");
+    buf_appends(err_json, s->srv->oauth->issuer); /* a URL: no JSON escaping needed */
+    buf_appends(err_json, "/.well-known/openid-configuration\"}");
+    return TD_EDENIED;
+}
+
 static const struct auth_sasl_cbs sasl_cbs = {
     .get_scram = get_scram,
     .check_plain = check_plain,
     .check_authzid = check_authzid,
+    .check_bearer = check_bearer,
 };
 
 static void sasl_failure(struct xmpp_session *s, const char *cond)
@@ -1089,6 +1134,8 @@ struct xmpp_session *xmpp__session_new(struct xmpp_c2s *srv, const struct xmpp_t
     s->tr_data = tr_data;
     s->id = id;
     snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "");
+    s->rl_tokens = (int64_t)(srv->rate * BURST_S);
+    s->rl_at = uv_now(srv->loop);
     s->xs = new_parser(false, s);
     srv->sessions++;
     tr->timer_set(s, NEGOTIATION_MS, negotiation_timeout);
@@ -1118,10 +1165,83 @@ static void process_pending(struct xmpp_session *s)
     }
 }
 
+/* ---- rate limit: a token bucket per session; an over-eager sender is
+ * read more slowly (ejabberd's shapers, Prosody's mod_limits), which slows
+ * a flood down without an error for a merely bursty client ---- */
+
+static void refill(struct xmpp_session *s, uint64_t now)
+{
+    int64_t burst = (int64_t)(s->srv->rate * BURST_S);
+
+    s->rl_tokens += (int64_t)((now - s->rl_at) * s->srv->rate / 1000);
+    if (s->rl_tokens > burst)
+        s->rl_tokens = burst;
+    s->rl_at = now;
+}
+
+static void unthrottle(struct xmpp_session *s)
+{
+    struct xmpp_c2s *srv = s->srv;
+
+    if (!s->throttled)
+        return;
+    if (s->rl_prev)
+        s->rl_prev->rl_next = s->rl_next;
+    else
+        srv->throttled = s->rl_next;
+    if (s->rl_next)
+        s->rl_next->rl_prev = s->rl_prev;
+    s->rl_prev = s->rl_next = NULL;
+    s->throttled = false;
+    if (srv->throttled == NULL)
+        uv_timer_stop(&srv->throttle);
+}
+
+static void throttle_tick(uv_timer_t *tm)
+{
+    struct xmpp_c2s *srv = tm->data;
+    uint64_t now = uv_now(srv->loop);
+    struct xmpp_session *s = srv->throttled, *next;
+
+    for (; s; s = next) {
+        next = s->rl_next;
+        refill(s, now);
+        if (s->rl_tokens >= 0) {
+            unthrottle(s);
+            if (s->tr && !s->ended && s->plain == NULL)
+                s->tr->resume_read(s);
+        }
+    }
+}
+
+/* Charge len bytes; past the bucket, stop reading until it refills. */
+static void rate_charge(struct xmpp_session *s, size_t len)
+{
+    struct xmpp_c2s *srv = s->srv;
+
+    if (srv->rate == 0)
+        return;
+    refill(s, uv_now(srv->loop));
+    s->rl_tokens -= (int64_t)len;
+    if (s->rl_tokens >= 0 || s->throttled || s->tr == NULL)
+        return;
+    s->tr->pause_read(s);
+    s->throttled = true;
+    s->rl_next = srv->throttled;
+    if (srv->throttled)
+        srv->throttled->rl_prev = s;
+    srv->throttled = s;
+    if (!uv_is_active((uv_handle_t *)&srv->throttle))
+        uv_timer_start(&srv->throttle, throttle_tick, THROTTLE_MS, THROTTLE_MS);
+    log_info("xmpp.throttled", "conn=%llu peer=%s jid=%s", (unsigned long long)s->id, s->peer,
+             log_q(s->full ? s->full : ""));
+}
+
 void xmpp__session_feed(struct xmpp_session *s, const char *data, size_t len)
 {
     if (s->ended)
         return;
+    rate_charge(s, len);
     if (s->bound)
         s->tr->timer_set(s, IDLE_MS, idle_timeout);
     (void)xmpp_stream_feed(s->xs, data, len);
@@ -1145,6 +1265,7 @@ static void session_free(struct xmpp_session *s)
 
 void xmpp__session_transport_gone(struct xmpp_session *s)
 {
+    unthrottle(s);
     if (s->plain) {
         s->plain->s = NULL; /* the job frees itself */
         s->plain = NULL;
@@ -1337,6 +1458,44 @@ static const struct conn_ops c2s_ops = {
     .on_free = c2s_free,
 };
 
+/* ---- disabled accounts (`tandem user disable` from another process) ---- */
+
+static int disabled_cb(void *ud, const struct account *acc)
+{
+    struct xmpp_c2s *srv = ud;
+    struct xmpp_route *rts[XMPP_RESOURCES_MAX];
+    struct xmpp_session *t[XMPP_RESOURCES_MAX];
+    struct arena *a = arena_new(0);
+    const char *local = xmpp_jid_local_prep(a, acc->username);
+    size_t n = 0;
+
+    if (local != NULL)
+        n = xmpp__resources_of(srv, arena_printf(a, "%s@%s", local, srv->domain), false, NULL,
+                               rts);
+    for (size_t i = 0; i < n; i++)
+        t[i] = xmpp__session_of(rts[i]);
+    for (size_t i = 0; i < n; i++) {
+        log_info("xmpp.account_disabled", "jid=%s", log_q(t[i]->full));
+        /* RFC 6120 §4.9.3.12: the entity is no longer authorized */
+        xmpp__stream_error(t[i], "not-authorized", "account disabled");
+    }
+    arena_free(a);
+    return 0;
+}
+
+/* Every SWEEP_MS: end the sessions of accounts disabled since the last
+ * sweep. A second of overlap covers clock granularity; ending a session
+ * twice is harmless as ended sessions have left the router. */
+static void sweep_disabled(uv_timer_t *tm)
+{
+    struct xmpp_c2s *srv = tm->data;
+    int64_t now = store_now_ms();
+
+    if (xmpp_router_count(srv->router) > 0)
+        (void)store_account_list_disabled(srv->store, srv->swept_at - 1000, disabled_cb, srv);
+    srv->swept_at = now;
+}
+
 /* ---- server ---- */
 
 int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c2s **out,
@@ -1354,8 +1513,10 @@ int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c
     srv = td_calloc(1, sizeof(*srv));
     srv->loop = loop;
     srv->store = o->store;
+    srv->oauth = o->oauth;
     srv->tls = o->tls;
     srv->allow_plaintext = o->allow_plaintext;
+    srv->rate = o->rate_limit;
     srv->domain = td_strdup(o->domain);
     srv->router = xmpp_router_new();
     for (size_t i = 0; i < xmpp__nmods; i++) {
@@ -1386,6 +1547,13 @@ int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c
         xmpp_c2s_free(srv);
         return rc;
     }
+    srv->swept_at = store_now_ms();
+    uv_timer_init(loop, &srv->sweep);
+    srv->sweep.data = srv;
+    uv_timer_start(&srv->sweep, sweep_disabled, SWEEP_MS, SWEEP_MS);
+    uv_timer_init(loop, &srv->throttle);
+    srv->throttle.data = srv;
+    srv->sweep_started = true;
     *out = srv;
     return TD_OK;
 }
@@ -1416,12 +1584,20 @@ static void shutdown_one(struct conn *c, void *ud)
 
 void xmpp_c2s_shutdown(struct xmpp_c2s *s)
 {
+    if (s->sweep_started) {
+        uv_timer_stop(&s->sweep);
+        uv_timer_stop(&s->throttle);
+    }
     listener_stop(s->l);
     listener_foreach(s->l, shutdown_one, NULL);
 }
 
 void xmpp_c2s_close(struct xmpp_c2s *s)
 {
+    if (s != NULL && s->sweep_started && !uv_is_closing((uv_handle_t *)&s->sweep)) {
+        uv_close((uv_handle_t *)&s->sweep, NULL);
+        uv_close((uv_handle_t *)&s->throttle, NULL);
+    }
     if (s == NULL || s->l == NULL)
         return;
     listener_free(s->l);

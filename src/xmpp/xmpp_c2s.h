@@ -3,7 +3,8 @@
  * and, per connection, stream negotiation (§4: header checks, stream
  * features), STARTTLS (§5, mandatory unless allow_plaintext), SASL (§6, via
  * auth/auth_sasl: SCRAM-SHA-256/-1 with -PLUS when the TLS layer gives
- * channel binding data, PLAIN only over TLS), resource binding (§7, a
+ * channel binding data, PLAIN and OAUTHBEARER (RFC 7628, access tokens with
+ * the `chat` scope) only over TLS), resource binding (§7, a
  * conflicting resource replaces the old session, §7.7.2.2), and stanza
  * handling after bind (§8: the from address is stamped by the server,
  * §8.1.2.1; §8.3 stanza errors): XEP-0199 ping and minimal XEP-0030
@@ -34,8 +35,10 @@ struct xmpp_c2s_opts {
     struct tls_ctx *tls;      /* STARTTLS context (not owned); NULL = no TLS offered */
     bool allow_plaintext;     /* SASL without TLS (loopback tests only) */
     struct store *store;      /* accounts and SCRAM credentials (not owned) */
+    struct oauth *oauth;      /* access tokens for SASL OAUTHBEARER (not owned); NULL: off */
     size_t max_conns;         /* 0 = unlimited */
     size_t max_conns_per_ip;  /* 0 = unlimited */
+    size_t rate_limit;        /* bytes/s a connection may send (2 s burst); 0 = unlimited */
 };
 
 /** Start listening. TD_OK, or an error code with *err (caller frees). Without

@@ -74,10 +74,17 @@ struct xmpp_c2s {
     struct listener *l;
     struct xmpp_router *router;
     struct store *store;
+    struct oauth *oauth;           /* NULL: no OAUTHBEARER */
     struct tls_ctx *tls;
     char *domain;
     bool allow_plaintext;
     size_t sessions;               /* live sessions, bound or not */
+    uv_timer_t sweep;              /* looks for accounts disabled meanwhile */
+    int64_t swept_at;              /* updated_at bound of the last sweep (ms) */
+    bool sweep_started;
+    size_t rate;                   /* bytes/s per session, 0 = off */
+    uv_timer_t throttle;           /* resumes throttled sessions */
+    struct xmpp_session *throttled; /* sessions reading paused by the rate limit */
     void *mod[XMPP_MODS_MAX];      /* per-module server state */
 };
 
@@ -109,6 +116,10 @@ struct xmpp_session {
     bool ended;                 /* stream closed or failed: ignore input */
     bool left;                  /* leave() has run */
     bool kept;                  /* a module keeps the session past its transport */
+    bool throttled;             /* in srv->throttled, reading paused */
+    int64_t rl_tokens;          /* rate limit bucket (bytes) */
+    uint64_t rl_at;             /* its last refill (loop ms) */
+    struct xmpp_session *rl_prev, *rl_next;
     void *mod[XMPP_MODS_MAX];   /* per-module session state */
 };
 

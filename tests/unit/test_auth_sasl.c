@@ -31,7 +31,7 @@ struct store {
     int get_rc;   /* forced get_scram result when non-zero */
     bool corrupt; /* hand out an inconsistent credential */
     int plain_rc; /* check_plain result */
-    int calls_scram, calls_plain, calls_authzid;
+    int calls_scram, calls_plain, calls_authzid, calls_bearer;
     char last_authcid[256];
     char last_password[256];
 };
@@ -76,8 +76,26 @@ static int check_authzid(void *ud, const char *authcid, const char *authzid)
     return strcmp(jid, authzid) == 0 ? TD_OK : TD_EDENIED;
 }
 
-static const struct auth_sasl_cbs CBS = {get_scram, check_plain, NULL};
-static const struct auth_sasl_cbs CBS_JID = {get_scram, check_plain, check_authzid};
+/* The one good bearer token is "tok-user", for "user"; "tok-eio" fails. */
+static int check_bearer(void *ud, const char *token, size_t len, char **authcid,
+                        struct buf *err_json)
+{
+    struct store *st = ud;
+
+    st->calls_bearer++;
+    assert_int_equal(strlen(token), len);
+    if (strcmp(token, "tok-eio") == 0)
+        return TD_EIO;
+    if (strcmp(token, "tok-user") != 0) {
+        buf_appends(err_json, "{\"status\":\"invalid_token\",\"scope\":\"chat\"}");
+        return TD_EDENIED;
+    }
+    *authcid = strdup("user");
+    return TD_OK;
+}
+
+static const struct auth_sasl_cbs CBS = {get_scram, check_plain, NULL, check_bearer};
+static const struct auth_sasl_cbs CBS_JID = {get_scram, check_plain, check_authzid, check_bearer};
 
 static struct store *st_new(void)
 {
@@ -339,7 +357,7 @@ static void test_scram_unknown_user(void **state)
 static void test_scram_lookup_failures(void **state)
 {
     struct store *st = st_new();
-    struct auth_sasl_cbs none = {NULL, NULL, NULL};
+    struct auth_sasl_cbs none = {NULL, NULL, NULL, NULL};
     struct ex e;
 
     (void)state;
@@ -870,6 +888,96 @@ static void test_mech_names(void **state)
     auth_sasl_free(NULL);
 }
 
+/* RFC 7628 §4.1: the example's shape, with and without an authzid. */
+static void test_bearer_ok(void **state)
+{
+    static const char msg[] = "n,a=user@example.com,\x01host=server.example.com\x01port=143\x01"
+                              "auth=Bearer tok-user\x01\x01";
+    static const char bare[] = "n,,\x01" "auth=bearer tok-user\x01\x01";
+    struct store *st = st_new();
+    struct ex e;
+
+    (void)state;
+    ex_start(&e, AUTH_SASL_OAUTHBEARER, &CBS_JID, st, NULL, NULL, 0, false, NULL);
+    assert_int_equal(ex_step(&e, msg, sizeof(msg) - 1), TD_OK);
+    assert_true(e.done);
+    assert_int_equal(e.out.len, 0);
+    assert_string_equal(auth_sasl_authcid(e.s), "user");
+    assert_int_equal(st->calls_authzid, 1);
+    ex_end(&e);
+
+    ex_start(&e, AUTH_SASL_OAUTHBEARER, &CBS, st, NULL, NULL, 0, false, NULL);
+    assert_int_equal(ex_step(&e, bare, sizeof(bare) - 1), TD_OK);
+    assert_true(e.done);
+    ex_end(&e);
+}
+
+/* §3.2.2: a refused token gets the JSON error as a challenge, then the
+ * client's %x01 ends with not-authorized; a store error is temporary. */
+static void test_bearer_refused(void **state)
+{
+    static const char bad[] = "n,,\x01" "auth=Bearer nope\x01\x01";
+    static const char eio[] = "n,,\x01" "auth=Bearer tok-eio\x01\x01";
+    static const char other[] = "n,a=mallory@example.com,\x01" "auth=Bearer tok-user\x01\x01";
+    struct store *st = st_new();
+    struct ex e;
+
+    (void)state;
+    ex_start(&e, AUTH_SASL_OAUTHBEARER, &CBS, st, NULL, NULL, 0, false, NULL);
+    assert_int_equal(ex_step(&e, bad, sizeof(bad) - 1), TD_OK);
+    assert_false(e.done);
+    assert_non_null(strstr(e.out.data, "invalid_token"));
+    assert_int_equal(ex_step(&e, "\x01", 1), TD_EDENIED);
+    assert_string_equal(e.cond, "not-authorized");
+    assert_null(auth_sasl_authcid(e.s));
+    ex_end(&e);
+
+    ex_start(&e, AUTH_SASL_OAUTHBEARER, &CBS, st, NULL, NULL, 0, false, NULL);
+    assert_int_equal(ex_step(&e, eio, sizeof(eio) - 1), TD_EDENIED);
+    assert_string_equal(e.cond, "temporary-auth-failure");
+    ex_end(&e);
+
+    /* a good token for "user" cannot act as someone else */
+    ex_start(&e, AUTH_SASL_OAUTHBEARER, &CBS_JID, st, NULL, NULL, 0, false, NULL);
+    assert_int_equal(ex_step(&e, other, sizeof(other) - 1), TD_EDENIED);
+    assert_string_equal(e.cond, "invalid-authzid");
+    assert_null(auth_sasl_authcid(e.s));
+    ex_end(&e);
+}
+
+static void test_bearer_malformed(void **state)
+{
+    static const char *const bad[] = {
+        "p=tls-exporter,,\x01" "auth=Bearer tok-user\x01\x01", /* no channel binding */
+        "n,,auth=Bearer tok-user\x01\x01",                   /* no kvsep after gs2 */
+        "n,,\x01" "auth=Bearer tok-user\x01",                   /* no final kvsep */
+        "n,,\x01host=x\x01\x01",                            /* no auth */
+        "n,,\x01" "auth=Basic dXNlcg==\x01\x01",               /* not a bearer */
+        "n,,\x01" "auth=Bearer \x01\x01",                      /* empty token */
+        "n,a=us=ZZer,\x01" "auth=Bearer tok-user\x01\x01",      /* bad escape */
+        "n,x=user,\x01" "auth=Bearer tok-user\x01\x01",         /* not a= */
+        "n,,\x01" "auth=Bearer tok-user\x01\x01\x01",          /* trailing bytes */
+        "n,,\x01" "auth=Bearer x\x01y\x01\x01",                 /* a pair without '=' */
+        "n,,\x01=v\x01" "auth=Bearer tok-user\x01\x01",         /* an empty key */
+        "n",
+    };
+    struct store *st = st_new();
+    struct ex e;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ex_start(&e, AUTH_SASL_OAUTHBEARER, &CBS, st, NULL, NULL, 0, false, NULL);
+        assert_int_equal(ex_steps(&e, bad[i]), TD_EDENIED);
+        assert_string_equal(e.cond, "malformed-request");
+        ex_end(&e);
+    }
+    assert_int_equal(st->calls_bearer, 0);
+    /* a NUL inside */
+    ex_start(&e, AUTH_SASL_OAUTHBEARER, &CBS, st, NULL, NULL, 0, false, NULL);
+    assert_int_equal(ex_step(&e, "n,,\x01" "auth=Bearer a\0b\x01\x01", 21), TD_EDENIED);
+    ex_end(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -890,6 +998,9 @@ int main(void)
         cmocka_unit_test(test_plain_malformed),
         cmocka_unit_test(test_plain_async),
         cmocka_unit_test(test_mech_names),
+        cmocka_unit_test(test_bearer_ok),
+        cmocka_unit_test(test_bearer_refused),
+        cmocka_unit_test(test_bearer_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
