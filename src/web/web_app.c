@@ -277,17 +277,25 @@ static void handle_home(struct http_req *r)
 
 static void security_headers(struct http_req *r)
 {
+    struct web_ctx *ctx = web_ctx(r);
+
     http_resp_header(r, "X-Content-Type-Options", "nosniff");
     http_resp_header(r, "X-Frame-Options", "DENY");
     http_resp_header(r, "Referrer-Policy", "same-origin");
     /* Browsers apply form-action to the redirect that follows a form POST, and
      * the OAuth consent and logout forms must redirect to the client's site. */
     bool oauth = strncmp(r->path, "/oauth/", 7) == 0;
+    /* Pages for a logged-in person load the chat (converse.js, static/chat.js), whose
+     * bundle inserts <style> elements and style attributes at run time: those pages
+     * allow inline styles, never inline scripts or eval. Its WebSocket to this origin
+     * is covered by 'self' (CSP Level 3 matches ws: and wss: on the same host). */
+    bool chat = ctx && ctx->logged_in;
     http_resp_header(r, "Content-Security-Policy",
-                     oauth ? "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-                             "frame-ancestors 'none'; base-uri 'self'"
-                           : "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-                             "frame-ancestors 'none'; base-uri 'self'; form-action 'self'");
+                     arena_printf(r->arena,
+                                  "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                  "frame-ancestors 'none'; base-uri 'self'%s%s",
+                                  oauth ? "" : "; form-action 'self'",
+                                  chat ? "; style-src 'self' 'unsafe-inline'" : ""));
 }
 
 void web_app_handle(struct http_req *r)
@@ -306,10 +314,10 @@ void web_app_handle(struct http_req *r)
     /* The OAuth JSON endpoints authenticate clients per request: no cookies,
      * no session, and no Set-Cookie on cacheable documents (discovery, JWKS). */
     bool api = res == HTTP_ROUTE_FOUND && api_oauth_is_handler(fn);
-    if (!bare)
-        security_headers(r);
     if (!bare && !api)
         setup_ctx(r);
+    if (!bare)
+        security_headers(r);
     switch (res) {
     case HTTP_ROUTE_FOUND:
         fn(r);
