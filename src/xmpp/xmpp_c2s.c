@@ -227,6 +227,12 @@ static const char *error_type_of(const char *cond)
 
 void xmpp__stanza_error(struct xmpp_session *s, const struct xmpp_el *el, const char *cond)
 {
+    xmpp__stanza_error_app(s, el, cond, NULL, NULL);
+}
+
+void xmpp__stanza_error_app(struct xmpp_session *s, const struct xmpp_el *el, const char *cond,
+                            const char *type_override, const char *app)
+{
     const char *type = xmpp_el_attr(el, "type");
     const char *id = xmpp_el_attr(el, "id");
     const char *to = xmpp_el_attr(el, "to");
@@ -249,8 +255,9 @@ void xmpp__stanza_error(struct xmpp_session *s, const struct xmpp_el *el, const 
         xmpp__esc(&b, s->full);
         buf_putc(&b, '\'');
     }
-    buf_printf(&b, "><error type='%s'><%s xmlns='" XMPP_NS_STANZAS "'/></error></%s>",
-               error_type_of(cond), cond, el->name);
+    buf_printf(&b, "><error type='%s'><%s xmlns='" XMPP_NS_STANZAS "'/>%s</error></%s>",
+               type_override ? type_override : error_type_of(cond), cond, app ? app : "",
+               el->name);
     if (s->bound)
         send_stanza_buf(s, &b);
     else

@@ -190,6 +190,10 @@ void xmpp__write_stanza(struct xmpp_session *s, const char *data, size_t len);
 void xmpp__send_el(struct xmpp_session *s, const struct xmpp_el *el);
 /** Answer el with a stanza error (RFC 6120 §8.3), unless it is an error. */
 void xmpp__stanza_error(struct xmpp_session *s, const struct xmpp_el *el, const char *cond);
+/** The same with an error type other than the condition's usual one, and
+ *  app (may be NULL): an application-specific condition element, as XML. */
+void xmpp__stanza_error_app(struct xmpp_session *s, const struct xmpp_el *el, const char *cond,
+                            const char *type_override, const char *app);
 /** Open an iq result to iq in b: "<iq type='result' id=.. [from=..]" (no '>'). */
 void xmpp__iq_result_open(struct buf *b, const struct xmpp_el *iq, const char *from);
 /** Send an empty iq result. */

@@ -550,34 +550,6 @@ static void initial_presence(struct xmpp_session *s, struct arena *a)
         offline_deliver(s);
 }
 
-/* XEP-0191 §3.3: a stanza from the user to a JID the user blocks. */
-static void blocked_error(struct xmpp_session *s, const struct xmpp_el *el)
-{
-    const char *id = xmpp_el_attr(el, "id");
-    const char *to = xmpp_el_attr(el, "to");
-    struct buf b;
-
-    buf_init(&b, 0);
-    buf_printf(&b, "<%s type='error'", el->name);
-    if (id) {
-        buf_appends(&b, " id='");
-        xmpp__esc(&b, id);
-        buf_putc(&b, '\'');
-    }
-    if (to) {
-        buf_appends(&b, " from='");
-        xmpp__esc(&b, to);
-        buf_putc(&b, '\'');
-    }
-    buf_appends(&b, " to='");
-    xmpp__esc(&b, s->full);
-    buf_printf(&b, "'><error type='cancel'><not-acceptable xmlns='" XMPP_NS_STANZAS
-                   "'/><blocked xmlns='urn:xmpp:blocking:errors'/></error></%s>",
-               el->name);
-    xmpp__send_stanza(s, b.data, b.len);
-    buf_free(&b);
-}
-
 /* Is traffic between the user of s and bare blocked? Answers the stanza
  * when the user is the one blocking (XEP-0191 §3.3); a stanza to someone
  * who blocks the user is dropped, a message or iq request answered with
@@ -590,7 +562,8 @@ static bool check_blocked(struct xmpp_session *s, struct xmpp_el *el, const char
         return false;
     if (xmpp__blocked(s->srv, s->bare, bare)) {
         if (!type || strcmp(type, "error") != 0)
-            blocked_error(s, el);
+            xmpp__stanza_error_app(s, el, "not-acceptable", "cancel",
+                                   "<blocked xmlns='urn:xmpp:blocking:errors'/>");
         return true;
     }
     if (xmpp__blocked(s->srv, bare, s->bare)) {
