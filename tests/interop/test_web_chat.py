@@ -150,6 +150,13 @@ def test_contacts_page_lists_roster_without_javascript(site):
     assert '<script type="module" src="/static/chat.js"></script>' in page
     assert not re.search(r'(src|href)="(https?:)?//', page)
     assert "/static/chat.js" not in anon.get("/").text
+    # only pages that load the chat allow inline styles (its bundle injects them); no page
+    # allows inline scripts or eval
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "unsafe" not in csp
+    csp = b.get("/contacts").headers["Content-Security-Policy"]
+    assert "style-src 'self' 'unsafe-inline'" in csp
+    assert "script-src" not in csp and "unsafe-eval" not in csp
 
     # bob asks alice over XMPP (OAUTHBEARER as his web page would): a pending request
     bob = logged_in(site, "bob")
