@@ -162,6 +162,7 @@ export TANDEM_SERVER_TEMPLATES_DIR=$ROOT/templates
 export TANDEM_SERVER_STATIC_DIR=$TMP/www
 export TANDEM_LOG_ACCESS=false
 export TANDEM_XMPP_C2S_PORT=0   # the messenger listener is not measured here; no fixed port
+export TANDEM_XMPP_C2S_TLS_PORT=0
 
 "$TANDEM_BIN" user add "$USER_NAME" --password-stdin <<<'bench password' \
     >"$TMP/useradd.log" 2>&1 || { cat "$TMP/useradd.log" >&2; die "tandem user add failed"; }

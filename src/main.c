@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "http/http_router.h"
 #include "http/http_server.h"
 #include "net/conn.h"
 #include "net/tls.h"
@@ -676,6 +677,7 @@ struct server {
     struct listener *https_l;
     struct xmpp_c2s *xmpp;
     struct tls_ctx *tls;
+    struct tls_ctx *xmpp_tls; /* XEP-0368 direct TLS: the same certificate, ALPN xmpp-client */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t lag_timer;
     uv_timer_t stop_timer;
@@ -753,6 +755,8 @@ static void stop_check(uv_timer_t *t)
             listener_foreach(s->https_l, abort_conn, NULL);
         if (s->xmpp)
             listener_foreach(xmpp_c2s_listener(s->xmpp), abort_conn, NULL);
+        if (s->xmpp && xmpp_c2s_tls_listener(s->xmpp))
+            listener_foreach(xmpp_c2s_tls_listener(s->xmpp), abort_conn, NULL);
         return; /* the aborts finish on the next turns */
     }
     uv_stop(s->loop);
@@ -765,14 +769,16 @@ static void begin_shutdown(struct server *s, const char *why)
     s->stopping = true;
     log_info("server.stopping", "signal=%s inflight=%zu conns=%zu", why,
              http_server_inflight(s->http), conn_open_count());
+    /* XMPP first: its WebSocket sessions get their system-shutdown stream
+     * error before the HTTP server closes their connections. */
+    if (s->xmpp)
+        xmpp_c2s_shutdown(s->xmpp);
     http_server_shutdown(s->http, s->http_l);
     if (s->https_l)
         http_server_shutdown(s->http, s->https_l);
     listener_stop(s->http_l);
     if (s->https_l)
         listener_stop(s->https_l);
-    if (s->xmpp)
-        xmpp_c2s_shutdown(s->xmpp);
     s->stop_deadline = uv_now(s->loop) + (uint64_t)s->conf->shutdown_timeout * 1000;
     uv_timer_start(&s->stop_timer, stop_check, 0, 50);
 }
@@ -873,6 +879,17 @@ static int setup_tls(struct server *s)
         free(err);
         return -1;
     }
+    /* XEP-0368 §3: direct TLS clients ask for ALPN "xmpp-client"; a context
+     * of its own keeps "http/1.1" on the HTTPS port. */
+    if (c->xmpp_enabled && c->xmpp_c2s_tls_port >= 0) {
+        if (tls_ctx_new_server(cert, key, &s->xmpp_tls, &err) != TD_OK) {
+            fprintf(stderr, "tandem: TLS: %s\n", err);
+            free(err);
+            return -1;
+        }
+        if (tls_ctx_set_alpn(s->xmpp_tls, "xmpp-client") != TD_OK)
+            return -1; /* cannot happen: a valid name on a server context */
+    }
     return 0;
 }
 
@@ -899,7 +916,28 @@ static int start_listener(struct server *s, int port, struct tls_ctx *tls, const
     return 0;
 }
 
-/* The XMPP client listener (STARTTLS with the server certificate). */
+/* The XMPP endpoints on the HTTP listener. Route handlers get only the
+ * request, so the one XMPP service of this process is reached from here. */
+static struct xmpp_c2s *xmpp_web;
+
+static void handle_xmpp_websocket(struct http_req *r)
+{
+    struct web_app *app = r->app;
+    xmpp_c2s_ws_attach(xmpp_web, r, app->base_url, app->conf->xmpp_websocket_origins);
+}
+
+static void handle_host_meta(struct http_req *r)
+{
+    xmpp_c2s_host_meta(r, ((struct web_app *)r->app)->base_url, false);
+}
+
+static void handle_host_meta_json(struct http_req *r)
+{
+    xmpp_c2s_host_meta(r, ((struct web_app *)r->app)->base_url, true);
+}
+
+/* The XMPP client listeners (STARTTLS with the server certificate, and
+ * XEP-0368 direct TLS) and the WebSocket endpoint (RFC 7395, XEP-0156). */
 static int start_xmpp(struct server *s)
 {
     const struct conf *c = s->conf;
@@ -914,6 +952,8 @@ static int start_xmpp(struct server *s)
         .max_conns = (size_t)c->max_connections,
         .max_conns_per_ip = (size_t)c->max_connections_per_ip,
         .rate_limit = (size_t)c->xmpp_rate_limit,
+        .tls_port = (int)c->xmpp_c2s_tls_port,
+        .direct_tls = s->xmpp_tls,
     };
     char *err = NULL;
 
@@ -924,6 +964,13 @@ static int start_xmpp(struct server *s)
     }
     log_info("server.listening", "proto=xmpp addr=%s port=%d", c->http_host,
              xmpp_c2s_port(s->xmpp));
+    if (xmpp_c2s_tls_listener(s->xmpp))
+        log_info("server.listening", "proto=xmpps addr=%s port=%d", c->http_host,
+                 xmpp_c2s_tls_port(s->xmpp));
+    xmpp_web = s->xmpp;
+    http_router_add(s->app.router, "GET", "/xmpp-websocket", handle_xmpp_websocket);
+    http_router_add(s->app.router, "GET", "/.well-known/host-meta", handle_host_meta);
+    http_router_add(s->app.router, "GET", "/.well-known/host-meta.json", handle_host_meta_json);
     return 0;
 }
 
@@ -1036,10 +1083,12 @@ out:
     uv_walk(s.loop, close_walk, NULL);
     uv_run(s.loop, UV_RUN_DEFAULT);
     xmpp_c2s_free(s.xmpp);
+    xmpp_web = NULL;
     http_server_free(s.http);
     if (s.app.router)
         web_app_free(&s.app);
     tls_ctx_free(s.tls);
+    tls_ctx_free(s.xmpp_tls);
     store_close(s.store);
     metrics_reset();
     uv_loop_close(s.loop);

@@ -145,6 +145,12 @@ static const struct opt opts[] = {
     INT("xmpp", "rate_limit", xmpp_rate_limit, "32768", 0, 1073741824, false,
         "Bytes per second a client connection may send (2 s burst); faster senders are read "
         "more slowly; 0 = unlimited"),
+    INT("xmpp", "c2s_tls_port", xmpp_c2s_tls_port, "5223", -1, 65535, false,
+        "XMPP client port with TLS from the first byte (XEP-0368, ALPN xmpp-client); "
+        "0 picks a free port (logged), -1 turns it off"),
+    STR("xmpp", "websocket_origins", xmpp_websocket_origins, "", NULL, true,
+        "Other web origins (scheme://host[:port], space-separated) whose pages may open "
+        "XMPP sessions at /xmpp-websocket; the site's own origin always may"),
 
     ENUM("log", "level", log_level, "info", log_level_values, true,
          "Lowest level logged: debug, info, warn or error"),
@@ -593,6 +599,13 @@ static int validate(struct load *ld)
         where(ld, i, &msg);
         (void)buf_printf(&msg, "server.https_port: must differ from server.http_port (%ld)",
                          c->http_port);
+        goto bad;
+    }
+    if (c->xmpp_c2s_tls_port > 0 && c->xmpp_c2s_tls_port == c->xmpp_c2s_port) {
+        TD_ASSERT(find_opt("xmpp", "c2s_tls_port", &i) == TD_OK);
+        where(ld, i, &msg);
+        (void)buf_printf(&msg, "xmpp.c2s_tls_port: must differ from xmpp.c2s_port (%ld)",
+                         c->xmpp_c2s_port);
         goto bad;
     }
     if (c->max_connections_per_ip > c->max_connections) {

@@ -65,6 +65,8 @@ struct conf {
     long xmpp_c2s_port;        /* 0 = pick a free port */
     bool xmpp_allow_plaintext; /* SASL without TLS (loopback tests only) */
     long xmpp_rate_limit;      /* bytes/s per connection, 0 = off */
+    long xmpp_c2s_tls_port;    /* XEP-0368 direct TLS: 0 = pick a free port, -1 = off */
+    char *xmpp_websocket_origins; /* extra origins allowed on /xmpp-websocket, space-separated */
     /* [log] */
     int log_level; /* enum conf_log_level == enum log_level */
     const char *log_level_name;

@@ -92,5 +92,11 @@ const char *http_status_text(int status);
 struct ws_callbacks;
 struct ws *http_ws_upgrade(struct http_req *r, const struct ws_callbacks *cb, void *ud,
                            size_t max_message);
+/** The connection r came on (NULL once orphaned). Once http_ws_upgrade has
+ *  succeeded, the ws's owner may pause and resume its reading and close or
+ *  abort it (a peer that never answers a close frame) until the ws's
+ *  on_close has run; the conn's timer stays the server's. */
+struct conn;
+struct conn *http_req_conn(const struct http_req *r);
 
 #endif

@@ -178,6 +178,11 @@ bool http_req_is_orphan(const struct http_req *r)
     return r->_sess == NULL;
 }
 
+struct conn *http_req_conn(const struct http_req *r)
+{
+    return r->_sess ? &r->_sess->conn : NULL;
+}
+
 /* ---- request objects ---- */
 
 static uint64_t next_req_id = 1;

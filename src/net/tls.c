@@ -7,9 +7,10 @@
  * CVE-2011-0411 injection). Plaintext written before the handshake is done is
  * held and sent after it. Servers: TLS 1.2+ (RFC 8996), ECDHE AEAD suites for
  * 1.2 (Mozilla "intermediate"), OpenSSL's 1.3 defaults, ALPN "http/1.1"
- * (RFC 7301 §3.2: without an overlap we carry on without ALPN rather than send
- * no_application_protocol, so XMPP clients offering "xmpp-client" still
- * work), renegotiation off. Channel bindings per RFC 9266 (tls-exporter) and
+ * or one protocol set per context ("xmpp-client" for XEP-0368) (RFC 7301
+ * §3.2: without an overlap we carry on without ALPN rather than send
+ * no_application_protocol, so XMPP clients offering "xmpp-client" during
+ * STARTTLS still work), renegotiation off. Channel bindings per RFC 9266 (tls-exporter) and
  * RFC 5929 §4.1 (tls-server-end-point). Self-signed certificates for first
  * start are made here too, with OpenSSL 3 APIs only. */
 #include "net/tls.h"
@@ -43,13 +44,15 @@
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                          \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-/* ALPN protocol list in wire format (RFC 7301 §3.1). */
+/* Default ALPN protocol list in wire format (RFC 7301 §3.1). */
 static const unsigned char alpn_server[] = "\x08http/1.1";
 
 struct tls_ctx {
     SSL_CTX *ssl_ctx; /* owned */
     bool is_server;
     bool verify; /* client: check the peer certificate and name */
+    unsigned char alpn[64]; /* server: the protocol offered, wire format */
+    size_t alpn_len;
 };
 
 struct tls_session {
@@ -146,18 +149,19 @@ static int session_fail(struct tls_session *s, const char *what)
 
 /* ---- contexts ---- */
 
-/* RFC 7301 §3.2: pick "http/1.1" if the client offers it; otherwise go on
- * without ALPN (NOACK) instead of failing the handshake. */
+/* RFC 7301 §3.2: pick the context's protocol ("http/1.1", or "xmpp-client"
+ * for XEP-0368 direct TLS) if the client offers it; otherwise go on without
+ * ALPN (NOACK) instead of failing the handshake. */
 static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                           const unsigned char *in, unsigned int inlen, void *arg)
 {
+    const struct tls_ctx *ctx = arg;
     unsigned char *sel = NULL;
     unsigned char sel_len = 0;
 
     (void)ssl;
-    (void)arg;
-    if (SSL_select_next_proto(&sel, &sel_len, alpn_server, sizeof(alpn_server) - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&sel, &sel_len, ctx->alpn, (unsigned int)ctx->alpn_len, in,
+                              inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     *out = sel;
     *outlen = sel_len;
@@ -223,10 +227,12 @@ int tls_ctx_new_server(const char *cert_file, const char *key_file, struct tls_c
     }
     /* Resumption needs a session id context when client certs may be asked. */
     SSL_CTX_set_session_id_context(c, sid_ctx, sizeof(sid_ctx) - 1);
-    SSL_CTX_set_alpn_select_cb(c, alpn_select_cb, NULL);
     *out = td_calloc(1, sizeof(**out));
     (*out)->ssl_ctx = c;
     (*out)->is_server = true;
+    memcpy((*out)->alpn, alpn_server, sizeof(alpn_server) - 1);
+    (*out)->alpn_len = sizeof(alpn_server) - 1;
+    SSL_CTX_set_alpn_select_cb(c, alpn_select_cb, *out);
     c = NULL;
     rc = TD_OK;
 out:
@@ -275,6 +281,19 @@ int tls_ctx_new_client(bool verify, const char *ca_file, struct tls_ctx **out, c
 out:
     SSL_CTX_free(c);
     return rc;
+}
+
+/* Contract in tls.h. */
+int tls_ctx_set_alpn(struct tls_ctx *ctx, const char *proto)
+{
+    size_t n = strlen(proto);
+
+    if (!ctx->is_server || n == 0 || n + 1 > sizeof(ctx->alpn))
+        return TD_EINVAL;
+    ctx->alpn[0] = (unsigned char)n;
+    memcpy(ctx->alpn + 1, proto, n);
+    ctx->alpn_len = n + 1;
+    return TD_OK;
 }
 
 /* Contract in tls.h. */

@@ -5,7 +5,8 @@
  * tls_take_output(); this module never touches a socket. A session may start
  * in the middle of a plain connection (XMPP STARTTLS, RFC 6120 §5.4): create it
  * at that point and feed it the bytes that follow. TLS 1.2 is the minimum
- * (RFC 8996 retires 1.0/1.1); the server offers ALPN "http/1.1" (RFC 7301).
+ * (RFC 8996 retires 1.0/1.1); the server offers ALPN "http/1.1" (RFC 7301), or
+ * the protocol set with tls_ctx_set_alpn().
  * Channel bindings: tls-exporter (RFC 9266) and tls-server-end-point
  * (RFC 5929 §4). Renegotiation is refused. */
 #ifndef TD_TLS_H
@@ -36,6 +37,10 @@ int tls_ctx_new_server(const char *cert_file, const char *key_file, struct tls_c
 /** Client context; verify=false skips certificate checks (loopback tests);
  * ca_file NULL means the system trust store. */
 int tls_ctx_new_client(bool verify, const char *ca_file, struct tls_ctx **out, char **err);
+/** Server context: offer proto by ALPN instead of "http/1.1" (e.g.
+ * "xmpp-client" on the XEP-0368 direct TLS port). Applies to sessions made
+ * afterwards. TD_EINVAL for a client context, an empty name or one over 63 bytes. */
+int tls_ctx_set_alpn(struct tls_ctx *ctx, const char *proto);
 /** Free a context; NULL-safe. Its sessions must be freed first. */
 void tls_ctx_free(struct tls_ctx *ctx);
 

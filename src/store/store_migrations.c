@@ -172,11 +172,46 @@ static const char m0004_roster[] =
     "  stamp INTEGER NOT NULL);\n"
     "CREATE INDEX offline_messages_account ON offline_messages(account_id, id);\n";
 
+/* 0005_xmpp_ext: the messenger's extension state (store_xmpp.h): blocked
+ * JIDs (XEP-0191, prepared), one vCard per account (XEP-0054, serialized,
+ * with the hex SHA-1 of its photo for XEP-0153, '' without one), and PEP
+ * (XEP-0163): nodes with their access model (0 presence, 1 open, 2
+ * whitelist) and max_items, items ordered by id (a republished item gets a
+ * new id, so the newest has the largest). */
+static const char m0005_xmpp_ext[] =
+    "CREATE TABLE xmpp_blocklist (\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  jid TEXT NOT NULL,\n"
+    "  PRIMARY KEY (account_id, jid));\n"
+    "CREATE TABLE xmpp_vcards (\n"
+    "  account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  vcard TEXT NOT NULL,\n"
+    "  photo_hash TEXT NOT NULL DEFAULT '',\n"
+    "  updated_at INTEGER NOT NULL);\n"
+    "CREATE TABLE pep_nodes (\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  node TEXT NOT NULL,\n"
+    "  access_model INTEGER NOT NULL DEFAULT 0,\n"
+    "  max_items INTEGER NOT NULL DEFAULT 1,\n"
+    "  created_at INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (account_id, node));\n"
+    "CREATE TABLE pep_items (\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  account_id INTEGER NOT NULL,\n"
+    "  node TEXT NOT NULL,\n"
+    "  item_id TEXT NOT NULL,\n"
+    "  payload TEXT NOT NULL,\n"            /* the item's child, serialized */
+    "  published_at INTEGER NOT NULL,\n"
+    "  FOREIGN KEY (account_id, node) REFERENCES pep_nodes(account_id, node) ON DELETE CASCADE,\n"
+    "  UNIQUE (account_id, node, item_id));\n"
+    "CREATE INDEX pep_items_node ON pep_items(account_id, node, id);\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
     {"0002_oauth", m0002_oauth},
     {"0003_scram", m0003_scram},
     {"0004_roster", m0004_roster},
+    {"0005_xmpp_ext", m0005_xmpp_ext},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

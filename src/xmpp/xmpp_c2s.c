@@ -826,42 +826,78 @@ static bool is_server(const struct xmpp_session *s, const struct xmpp_jid *to)
     return to->local == NULL && to->resource == NULL && strcmp(to->domain, s->srv->domain) == 0;
 }
 
+/* The core's own server features (XEP-0030, XEP-0199, XEP-0160). */
+static const char *const core_server_features[] = {
+    XMPP_NS_DISCO_INFO, XMPP_NS_DISCO_ITEMS, XMPP_NS_PING, "msgoffline",
+};
+
+size_t xmpp__server_features(const char **out, size_t cap)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < TD_ARRAY_LEN(core_server_features) && n < cap; i++)
+        out[n++] = core_server_features[i];
+    for (size_t i = 0; i < xmpp__nmods; i++)
+        for (const char *const *f = xmpp__mods[i]->server_features; f && *f && n < cap; f++)
+            out[n++] = *f;
+    return n;
+}
+
 /* XEP-0030 disco#info of the server (account: of a bare JID on the domain,
- * answered by the server for the account, RFC 6121 §8.5.1). */
-static void disco_info(struct xmpp_session *s, struct xmpp_el *iq, struct xmpp_el *q,
-                       const char *from, bool account)
+ * answered by the server for the account, RFC 6121 §8.5.1). A node is
+ * answered by a module (XEP-0115 §6.2) or not at all. */
+void xmpp__disco_info_send(struct xmpp_session *s, const struct xmpp_el *iq, const char *from,
+                           bool account, const char *node)
 {
     struct buf b;
 
-    if (xmpp_el_attr(q, "node")) {
-        xmpp__stanza_error(s, iq, "item-not-found");
-        return;
-    }
     buf_init(&b, 0);
     xmpp__iq_result_open(&b, iq, from);
-    buf_appends(&b, "><query xmlns='" XMPP_NS_DISCO_INFO "'>");
+    buf_appends(&b, "><query xmlns='" XMPP_NS_DISCO_INFO "'");
+    if (node) {
+        buf_appends(&b, " node='");
+        xmpp__esc(&b, node);
+        buf_putc(&b, '\'');
+    }
+    buf_putc(&b, '>');
     if (account) {
         buf_appends(&b, "<identity category='account' type='registered'/>");
+        for (size_t i = 0; i < xmpp__nmods; i++)
+            for (const char *const *id = xmpp__mods[i]->account_identities; id && id[0] && id[1];
+                 id += 2)
+                buf_printf(&b, "<identity category='%s' type='%s'/>", id[0], id[1]);
+        buf_appends(&b, "<feature var='" XMPP_NS_DISCO_INFO "'/>");
+        for (size_t i = 0; i < xmpp__nmods; i++)
+            for (const char *const *f = xmpp__mods[i]->account_features; f && *f; f++) {
+                buf_appends(&b, "<feature var='");
+                xmpp__esc(&b, *f);
+                buf_appends(&b, "'/>");
+            }
     } else {
-        buf_appends(&b, "<identity category='server' type='im' name='Tandem'/>");
-    }
-    buf_appends(&b, "<feature var='" XMPP_NS_DISCO_INFO "'/>");
-    if (!account)
-        buf_appends(&b, "<feature var='" XMPP_NS_DISCO_ITEMS "'/>"
-                        "<feature var='" XMPP_NS_PING "'/>"
-                        "<feature var='msgoffline'/>");
-    for (size_t i = 0; i < xmpp__nmods; i++) {
-        const char *const *f = account ? xmpp__mods[i]->account_features
-                                       : xmpp__mods[i]->server_features;
-        for (; f && *f; f++) {
+        const char *f[128];
+        size_t n = xmpp__server_features(f, TD_ARRAY_LEN(f));
+        buf_appends(&b, "<identity category='" XMPP_SERVER_IDENTITY_CATEGORY
+                        "' type='" XMPP_SERVER_IDENTITY_TYPE
+                        "' name='" XMPP_SERVER_IDENTITY_NAME "'/>");
+        for (size_t i = 0; i < n; i++) {
             buf_appends(&b, "<feature var='");
-            xmpp__esc(&b, *f);
+            xmpp__esc(&b, f[i]);
             buf_appends(&b, "'/>");
         }
     }
     buf_appends(&b, "</query></iq>");
     send_stanza_buf(s, &b);
     buf_free(&b);
+}
+
+static void disco_info(struct xmpp_session *s, struct xmpp_el *iq, struct xmpp_el *q,
+                       const char *from, bool account)
+{
+    if (xmpp_el_attr(q, "node")) {
+        xmpp__stanza_error(s, iq, "item-not-found");
+        return;
+    }
+    xmpp__disco_info_send(s, iq, from, account, NULL);
 }
 
 /* The server's own answers, after the modules had their turn. */
@@ -938,8 +974,15 @@ static void handle_iq(struct xmpp_session *s, struct xmpp_el *iq, const struct x
             xmpp__stanza_error(s, iq, "service-unavailable");
         return;
     }
-    if (!request)
-        return; /* answers to nothing the server asked */
+    if (!request) {
+        /* An answer to the server: a module's request (XEP-0115 disco#info), else dropped. */
+        if (to == NULL || is_server(s, to))
+            for (size_t i = 0; i < xmpp__nmods && !s->ended; i++)
+                if (xmpp__mods[i]->iq_response &&
+                    xmpp__mods[i]->iq_response(s, (int)i, iq, a) == XMPP_MOD_HANDLED)
+                    break;
+        return;
+    }
     /* RFC 6121 §2.1.5: the roster, addressed to no one or the own bare JID */
     bool self = to == NULL || (to->local && strcmp(to_s, s->bare) == 0);
     if (strcmp(first->name, "query") == 0 && strcmp(first->ns, XMPP_NS_ROSTER) == 0 && self) {
@@ -1270,7 +1313,7 @@ static void session_free(struct xmpp_session *s)
     free(s);
 }
 
-void xmpp__session_transport_gone(struct xmpp_session *s)
+bool xmpp__session_transport_gone(struct xmpp_session *s)
 {
     unthrottle(s);
     if (s->plain) {
@@ -1288,10 +1331,11 @@ void xmpp__session_transport_gone(struct xmpp_session *s)
     if (s->kept) {
         log_info("xmpp.session_detached", "conn=%llu jid=%s", (unsigned long long)s->id,
                  log_q(s->full));
-        return;
+        return true;
     }
     s->ended = true;
     leave(s);
+    return false;
 }
 
 void xmpp__session_release(struct xmpp_session *s)
@@ -1446,7 +1490,8 @@ static void c2s_close(struct conn *c)
     struct c2s_conn *tc = (struct c2s_conn *)c;
 
     if (tc->s)
-        xmpp__session_transport_gone(tc->s);
+        if (xmpp__session_transport_gone(tc->s))
+            tc->s = NULL; /* kept by a module, which now owns it */
 }
 
 static void c2s_free(struct conn *c)
@@ -1554,6 +1599,18 @@ int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c
         xmpp_c2s_free(srv);
         return rc;
     }
+    if (o->direct_tls && o->tls_port >= 0) {
+        /* XEP-0368: the same sessions, TLS from the first byte. */
+        lo.port = o->tls_port;
+        lo.tls = o->direct_tls;
+        lo.name = "xmpps";
+        rc = listener_start(loop, &lo, &srv->tls_l, err);
+        if (rc != TD_OK) {
+            srv->tls_l = NULL;
+            xmpp_c2s_free(srv);
+            return rc;
+        }
+    }
     srv->swept_at = store_now_ms();
     uv_timer_init(loop, &srv->sweep);
     srv->sweep.data = srv;
@@ -1570,9 +1627,19 @@ int xmpp_c2s_port(const struct xmpp_c2s *s)
     return listener_port(s->l);
 }
 
+int xmpp_c2s_tls_port(const struct xmpp_c2s *s)
+{
+    return s->tls_l ? listener_port(s->tls_l) : -1;
+}
+
 struct listener *xmpp_c2s_listener(const struct xmpp_c2s *s)
 {
     return s->l;
+}
+
+struct listener *xmpp_c2s_tls_listener(const struct xmpp_c2s *s)
+{
+    return s->tls_l;
 }
 
 size_t xmpp_c2s_session_count(const struct xmpp_c2s *s)
@@ -1597,6 +1664,11 @@ void xmpp_c2s_shutdown(struct xmpp_c2s *s)
     }
     listener_stop(s->l);
     listener_foreach(s->l, shutdown_one, NULL);
+    if (s->tls_l) {
+        listener_stop(s->tls_l);
+        listener_foreach(s->tls_l, shutdown_one, NULL);
+    }
+    xmpp__ws_shutdown(s);
 }
 
 void xmpp_c2s_close(struct xmpp_c2s *s)
@@ -1605,9 +1677,13 @@ void xmpp_c2s_close(struct xmpp_c2s *s)
         uv_close((uv_handle_t *)&s->sweep, NULL);
         uv_close((uv_handle_t *)&s->throttle, NULL);
     }
-    if (s == NULL || s->l == NULL)
+    if (s == NULL)
         return;
-    listener_free(s->l);
+    if (s->tls_l)
+        listener_free(s->tls_l);
+    s->tls_l = NULL;
+    if (s->l)
+        listener_free(s->l);
     s->l = NULL;
 }
 

@@ -15,7 +15,13 @@
  * rosters and presence subscriptions (RFC 6121 §2–§4, via xmpp_roster: the
  * Appendix A state machine, pushes, broadcast to contacts, probes answered
  * by the server), and directed presence. Limits: stanza sizes through the parser, output through
- * conn's out_max, negotiation within 30 s. Loop thread only. */
+ * conn's out_max, negotiation within 30 s. Loop thread only.
+ *
+ * The same sessions are reached three ways: port 5222 with STARTTLS, a
+ * second port with TLS from the first byte (XEP-0368, ALPN "xmpp-client";
+ * no STARTTLS offered, -PLUS mechanisms available), and RFC 7395 XMPP over
+ * WebSocket on the HTTP listener (xmpp_ws.c; discovery by XEP-0156
+ * host-meta). */
 #ifndef TD_XMPP_C2S_H
 #define TD_XMPP_C2S_H
 
@@ -27,6 +33,7 @@ struct store;
 struct tls_ctx;
 struct listener;
 struct xmpp_c2s;
+struct http_req;
 
 struct xmpp_c2s_opts {
     const char *domain;       /* our XMPP domain (server.domain); copied */
@@ -39,6 +46,8 @@ struct xmpp_c2s_opts {
     size_t max_conns;         /* 0 = unlimited */
     size_t max_conns_per_ip;  /* 0 = unlimited */
     size_t rate_limit;        /* bytes/s a connection may send (2 s burst); 0 = unlimited */
+    int tls_port;             /* XEP-0368 direct TLS: 0 = pick a free port, -1 = off */
+    struct tls_ctx *direct_tls; /* its context (not owned; ALPN xmpp-client); NULL = off */
 };
 
 /** Start listening. TD_OK, or an error code with *err (caller frees). Without
@@ -47,8 +56,22 @@ int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c
                    char **err);
 /** The port bound. */
 int xmpp_c2s_port(const struct xmpp_c2s *s);
+/** The direct TLS port bound (XEP-0368), or -1 when off. */
+int xmpp_c2s_tls_port(const struct xmpp_c2s *s);
 /** The listener (e.g. to abort its conns on a shutdown timeout). */
 struct listener *xmpp_c2s_listener(const struct xmpp_c2s *s);
+/** The direct TLS listener, or NULL when off. */
+struct listener *xmpp_c2s_tls_listener(const struct xmpp_c2s *s);
+/** RFC 7395: answer an HTTP request for the XMPP WebSocket endpoint. It must
+ *  ask for the "xmpp" sub-protocol, and a browser's Origin must be the site's
+ *  own (base_url's, or the Host the request was sent to) or one of origins
+ *  (space-separated; may be NULL); then the connection is upgraded and
+ *  becomes a client session of s, else a 400/403 says why. */
+void xmpp_c2s_ws_attach(struct xmpp_c2s *s, struct http_req *r, const char *base_url,
+                        const char *origins);
+/** XEP-0156: answer r with the host-meta document (XRD, or JRD when json)
+ *  advertising the WebSocket endpoint under base_url (http -> ws, https -> wss). */
+void xmpp_c2s_host_meta(struct http_req *r, const char *base_url, bool json);
 /** Bound (online) sessions. */
 size_t xmpp_c2s_session_count(const struct xmpp_c2s *s);
 /** Stop accepting and end every session with the system-shutdown stream

@@ -69,9 +69,13 @@ struct xmpp_transport {
     void (*timer_set)(struct xmpp_session *s, uint64_t ms, xmpp_session_timer_cb *cb);
 };
 
+struct xmpp_ws;
+
 struct xmpp_c2s {
     uv_loop_t *loop;
     struct listener *l;
+    struct listener *tls_l;        /* XEP-0368 direct TLS, or NULL */
+    struct xmpp_ws *ws;            /* WebSocket transports (xmpp_ws.c), for shutdown */
     struct xmpp_router *router;
     struct store *store;
     struct oauth *oauth;           /* NULL: no OAUTHBEARER */
@@ -134,6 +138,9 @@ struct xmpp_mod {
     const char *name;
     const char *const *server_features; /* disco#info of the server, NULL-terminated */
     const char *const *account_features; /* disco#info of an account's bare JID */
+    /* Identities the module adds to an account's disco#info: category, type
+     * pairs, NULL-terminated (XEP-0163 §4: pubsub/pep). */
+    const char *const *account_identities;
     int (*init)(struct xmpp_c2s *srv, int slot);
     void (*fini)(struct xmpp_c2s *srv, int slot);
     /* Stream features after SASL success (bound or not). */
@@ -145,6 +152,10 @@ struct xmpp_mod {
      * user's own bare JID, or another local bare JID. */
     int (*iq)(struct xmpp_session *s, int slot, struct xmpp_el *iq, struct xmpp_el *q,
               const struct xmpp_jid *to, struct arena *a);
+    /* An iq result or error from s to the server (to NULL or the domain):
+     * the answer to a request a module sent to s (XEP-0115 disco#info).
+     * HANDLED when it was the module's; unclaimed ones are dropped. */
+    int (*iq_response)(struct xmpp_session *s, int slot, struct xmpp_el *iq, struct arena *a);
     /* A message from s to a local user (to_bare), before delivery; may add
      * to it (XEP-0359 ids) or consume it (HANDLED, after answering). */
     int (*message_pre)(struct xmpp_session *s, int slot, struct xmpp_el *msg,
@@ -156,6 +167,9 @@ struct xmpp_mod {
     /* Blocking (XEP-0191): does user_bare refuse traffic with other_bare? */
     bool (*blocks)(struct xmpp_c2s *srv, int slot, const char *user_bare,
                    const char *other_bare);
+    /* A broadcast available presence of s (no 'to', no type) before it is
+     * serialized and sent: may add children (XEP-0153 photo hash). */
+    void (*presence_pre)(struct xmpp_session *s, int slot, struct xmpp_el *p, struct arena *a);
     /* An available/unavailable presence of s was broadcast (initial: first
      * available presence of this session). */
     void (*presence)(struct xmpp_session *s, int slot, struct xmpp_el *p, bool initial,
@@ -219,11 +233,13 @@ struct xmpp_session *xmpp__session_new(struct xmpp_c2s *srv, const struct xmpp_t
                                        void *tr_data, uint64_t id, const char *peer);
 /** Bytes from the peer. */
 void xmpp__session_feed(struct xmpp_session *s, const char *data, size_t len);
-/** The transport is gone (EOF, error or closed): leave and, unless a module
- *  keeps it, free the session. s must not be used by the transport after. */
-void xmpp__session_transport_gone(struct xmpp_session *s);
-/** The transport's memory is going away (after transport_gone): free the
- *  session unless a module keeps it. */
+/** The transport is gone (EOF, error or closed): the session leaves the
+ *  router, unless a module keeps it for resumption. Returns true when kept:
+ *  the module owns s from then on and the transport must forget it (never
+ *  call release); false: the transport calls xmpp__session_release once its
+ *  own memory goes (no callback of s may run after that). */
+bool xmpp__session_transport_gone(struct xmpp_session *s);
+/** Free a session whose transport_gone returned false. */
 void xmpp__session_release(struct xmpp_session *s);
 /** End a kept session: a stream error if attached, else leave the router
  *  and free it now. Module fini hooks end the sessions they keep. */
@@ -237,14 +253,35 @@ void xmpp__session_take_over(struct xmpp_session *s, struct xmpp_session *old);
 int64_t xmpp__account_of(struct xmpp_c2s *srv, const char *local);
 /** The localpart of a bare JID on our domain (in a), or NULL. */
 const char *xmpp__local_of(struct xmpp_c2s *srv, struct arena *a, const char *bare);
+/** The server's disco#info identity (XEP-0030) as the core answers it. */
+#define XMPP_SERVER_IDENTITY_CATEGORY "server"
+#define XMPP_SERVER_IDENTITY_TYPE "im"
+#define XMPP_SERVER_IDENTITY_NAME "Tandem"
+/** The server's disco#info features in answer order (the core's, then each
+ *  module's server_features) into out; returns how many (at most cap). For
+ *  the server's XEP-0115 ver. */
+size_t xmpp__server_features(const char **out, size_t cap);
+/** Answer iq with the disco#info of the server (account false) or of the
+ *  account from (a bare JID), carrying node when not NULL (XEP-0115 §6.2). */
+void xmpp__disco_info_send(struct xmpp_session *s, const struct xmpp_el *iq, const char *from,
+                           bool account, const char *node);
 /** Does any module's blocks hook say user_bare refuses other_bare? */
 bool xmpp__blocked(struct xmpp_c2s *srv, const char *user_bare, const char *other_bare);
+
+/* ---- xmpp_ws.c: RFC 7395 ---- */
+/** End every WebSocket session with the system-shutdown stream error. */
+void xmpp__ws_shutdown(struct xmpp_c2s *srv);
 
 /* ---- xmpp_im.c: RFC 6121 ---- */
 /** XEP-0191 §3.3 for a stanza from s to bare: true (and answered) when
  *  either side blocks the other. */
 bool xmpp__im_check_blocked(struct xmpp_session *s, struct xmpp_el *el, const char *bare);
 void xmpp__im_leave_presence(struct xmpp_session *s);
+/** The presence of from_bare's available resources (their last available
+ *  presence, or unavailable) to to_bare's available resources (XEP-0191
+ *  §3.3, §3.4: after a block or an unblock). */
+void xmpp__im_presence_between(struct xmpp_c2s *srv, const char *from_bare, const char *to_bare,
+                               bool available);
 void xmpp__im_iq_roster(struct xmpp_session *s, struct xmpp_el *iq, const char *type,
                         struct xmpp_el *q, struct arena *a);
 void xmpp__im_message(struct xmpp_session *s, struct xmpp_el *msg, const struct xmpp_jid *to,

@@ -132,6 +132,12 @@ static void presence_between(struct xmpp_c2s *srv, const char *from_bare, const 
     }
 }
 
+void xmpp__im_presence_between(struct xmpp_c2s *srv, const char *from_bare, const char *to_bare,
+                               bool available)
+{
+    presence_between(srv, from_bare, to_bare, available);
+}
+
 /* RFC 6121 §2.1.6: push it (or its removal) to the interested resources of bare. */
 static void roster_push(struct xmpp_c2s *srv, const char *bare, const struct store_roster_item *it,
                         bool remove)
@@ -717,6 +723,10 @@ void xmpp__im_presence(struct xmpp_session *s, struct xmpp_el *p, const struct x
     } else {
         s->route.available = false;
     }
+    if (type == NULL) /* modules may add to it first (XEP-0153 photo hash) */
+        for (size_t i = 0; i < xmpp__nmods; i++)
+            if (xmpp__mods[i]->presence_pre)
+                xmpp__mods[i]->presence_pre(s, (int)i, p, a);
     /* RFC 6121 §4.2.2, §4.4.2: to all available resources of the user,
      * including the sender for available presence. */
     n = xmpp__resources_of(s->srv, s->bare, true, type ? &s->route : NULL, rts);

@@ -7,7 +7,18 @@
 
 #include "core/err.h"
 
+extern const struct xmpp_mod xmpp_mod_blocking;
+extern const struct xmpp_mod xmpp_mod_vcard;
+extern const struct xmpp_mod xmpp_mod_pep;
+extern const struct xmpp_mod xmpp_mod_version;
+extern const struct xmpp_mod xmpp_mod_caps;
+
 const struct xmpp_mod *const xmpp__mods[] = {
+    &xmpp_mod_blocking,
+    &xmpp_mod_vcard,
+    &xmpp_mod_pep,
+    &xmpp_mod_version,
+    &xmpp_mod_caps, /* last: its ver covers every module's server features */
     NULL,
 };
 

@@ -26,6 +26,7 @@ function startTandem() {
     TANDEM_SERVER_STATIC_DIR: join(root, 'static'),
     TANDEM_SERVER_THREADS: '2',
     TANDEM_XMPP_C2S_PORT: '0',
+    TANDEM_XMPP_C2S_TLS_PORT: '0',
   };
   const proc = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';

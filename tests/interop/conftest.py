@@ -29,6 +29,7 @@ class Tandem:
         self.env.update({
             "TANDEM_SERVER_HTTP_PORT": "0",
             "TANDEM_XMPP_C2S_PORT": "0",
+            "TANDEM_XMPP_C2S_TLS_PORT": "0",
             "TANDEM_SERVER_DATA_DIR": self.data,
             "TANDEM_SERVER_TEMPLATES_DIR": os.path.join(ROOT, "templates"),
             "TANDEM_SERVER_STATIC_DIR": os.path.join(ROOT, "static"),
