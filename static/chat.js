@@ -25,9 +25,23 @@
   // its static list, which the live roster replaces), and forgets the chat's
   // cached state when the person logs out of the site.
   window.converse.plugins.add('tandem-site', {
+    dependencies: ['converse-roster'],
     initialize: function () {
       var api = this._converse.api;
       var root = document.documentElement;
+      // converse.js 14.0.0's "accept contact request" dialog ends with
+      // contact.authorize().subscribe(), meaning subscribeToPresence(): but subscribe is
+      // the models' event-listener method, so the call quietly does nothing and the
+      // reciprocal subscription request is never sent. Route that one argument-less call
+      // to subscribeToPresence; every other use keeps the models' own method.
+      var Contact = this._converse.exports.RosterContact;
+      var listen = Contact && Contact.prototype.subscribe;
+      if (Contact && Contact.prototype.subscribeToPresence) {
+        Contact.prototype.subscribe = function () {
+          if (arguments.length === 0) return this.subscribeToPresence();
+          return listen.apply(this, arguments);
+        };
+      }
       api.listen.on('connected', function () { root.classList.add('chat-live'); });
       api.listen.on('reconnected', function () { root.classList.add('chat-live'); });
       api.listen.on('disconnected', function () { root.classList.remove('chat-live'); });
@@ -41,10 +55,12 @@
 
   window.converse.initialize({
     whitelisted_plugins: ['tandem-site'],
+    // Only view plugins: converse's core expects its headless plugins (MUC included)
+    // to be there and fails in other views without them.
     blacklisted_plugins: [
-      'converse-muc', 'converse-muc-views', 'converse-bookmarks', 'converse-bookmark-views',
-      'converse-roomslist', 'converse-omemo', 'converse-omemo-views', 'converse-register',
-      'converse-push', 'converse-bosh', 'converse-adhoc', 'converse-adhoc-views'
+      'converse-muc-views', 'converse-bookmark-views', 'converse-roomslist',
+      'converse-omemo', 'converse-omemo-views', 'converse-register', 'converse-push',
+      'converse-adhoc-views', 'converse-bosh'
     ],
     assets_path: '/static/vendor/converse/',
     authentication: 'login',

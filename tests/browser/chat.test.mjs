@@ -76,6 +76,7 @@ test('converse.js logs in over WebSocket and chats with a slixmpp client', async
            '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   let bob = null;
+  let consoleLines = [];
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const violations = [];
@@ -84,6 +85,12 @@ test('converse.js logs in over WebSocket and chats with a slixmpp client', async
       document.addEventListener('securitypolicyviolation', (e) => {
         window.reportCsp(`${e.effectiveDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
       });
+    });
+    page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+    const pageErrors = [];
+    page.on('pageerror', (err) => {
+      pageErrors.push(err.message);
+      consoleLines.push(`pageerror: ${err.message}`);
     });
     const external = [];
     page.on('request', (r) => { if (!r.url().startsWith(t.url)) external.push(r.url()); });
@@ -119,7 +126,7 @@ test('converse.js logs in over WebSocket and chats with a slixmpp client', async
                       "alice's approval");
     await bob.waitFor((e) => e.event === 'presence' && e.type === 'available' &&
                              e.from.startsWith('alice@localhost/'), "alice's presence");
-    await page.waitForSelector(`${bobItem} .chat-status-online`, { timeout: WAIT });
+    await page.waitForSelector(`${bobItem} .contact-name--online`, { timeout: WAIT });
     await page.screenshot({ path: join(artifacts, 'chat-bob-online.png') });
 
     // alice opens a chat with bob and writes; bob's client receives it.
@@ -149,8 +156,17 @@ test('converse.js logs in over WebSocket and chats with a slixmpp client', async
                                { timeout: WAIT });
     await page.screenshot({ path: join(artifacts, 'chat-contacts-page.png'), fullPage: true });
 
+    assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
     assert.deepEqual(violations, [], 'no Content-Security-Policy violations');
     assert.deepEqual(external, [], 'every request stays on this site');
+  } catch (e) {
+    const pages = browser.contexts().flatMap((c) => c.pages());
+    if (pages.length) {
+      await pages[0].screenshot({ path: join(artifacts, 'chat-failure.png') });
+    }
+    if (bob) e.message += '\nbob saw: ' + JSON.stringify(bob.events);
+    e.message += '\nconsole: ' + consoleLines.join('\n').slice(-3000);
+    throw e;
   } finally {
     if (bob) await bob.stop();
     await browser.close();
