@@ -50,4 +50,21 @@ if [ -f package-lock.json ]; then
         cp package-lock.json "$stamp"
     fi
 fi
+
+# converse.js, the chat panel of the web pages: the files the pages load are
+# copied from the npm package into static/vendor/converse/ (git-ignored), so
+# the server serves them like its own static files (no CDN, no node_modules
+# route). Copied again whenever the package's script differs from the copy.
+conv=node_modules/converse.js/dist
+vendor=static/vendor/converse
+if [ -f "$conv/converse.min.js" ] && ! cmp -s "$conv/converse.min.js" "$vendor/converse.min.js"; then
+    echo "deps: copying converse.js to $vendor"
+    rm -rf "$vendor.tmp"
+    mkdir -p "$vendor.tmp"
+    cp "$conv/converse.min.js" "$conv/converse.min.css" "$conv/emoji.json" "$vendor.tmp/"
+    cp -R "$conv/webfonts" "$conv/images" "$vendor.tmp/"
+    cp node_modules/converse.js/LICENSE "$vendor.tmp/LICENSE"
+    rm -rf "$vendor"
+    mv "$vendor.tmp" "$vendor"
+fi
 [ "${TANDEM_DEPS_QUIET:-0}" = 1 ] || echo "deps: all present"

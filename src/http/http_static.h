@@ -10,7 +10,7 @@
 
 #include "http/http.h"
 
-#define STATIC_CACHE_MAX_FILE (1u << 20)
+#define STATIC_CACHE_MAX_FILE (4u << 20) /* converse.min.js is 1.3 MiB */
 #define STATIC_CACHE_MAX_TOTAL (64u << 20)
 
 struct http_static;

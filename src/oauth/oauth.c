@@ -587,6 +587,11 @@ void oauth_subject(int64_t account_id, char out[24])
     snprintf(out, 24, "%lld", (long long)account_id);
 }
 
+static int64_t access_ttl(const struct oauth_issue *is)
+{
+    return is->access_ttl_ms > 0 ? is->access_ttl_ms : OAUTH_ACCESS_TTL_MS;
+}
+
 static int store_token(struct oauth *o, const struct oauth_issue *is, int kind, int64_t grant_id,
                        int64_t now, char token[44])
 {
@@ -601,7 +606,7 @@ static int store_token(struct oauth *o, const struct oauth_issue *is, int kind, 
     t.grant_id = grant_id;
     t.auth_time = is->auth_time;
     t.created_at = now;
-    t.expires_at = now + (kind == OAUTH_TOKEN_ACCESS ? OAUTH_ACCESS_TTL_MS : OAUTH_REFRESH_TTL_MS);
+    t.expires_at = now + (kind == OAUTH_TOKEN_ACCESS ? access_ttl(is) : OAUTH_REFRESH_TTL_MS);
     return store_oauth_token_create(o->store, &t);
 }
 
@@ -666,7 +671,7 @@ int oauth_issue(struct oauth *o, const struct oauth_issue *is, json_t **response
     if (rc != TD_OK)
         return rc;
     r = json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type", "Bearer",
-                  "expires_in", (json_int_t)(OAUTH_ACCESS_TTL_MS / 1000), "scope", is->scope);
+                  "expires_in", (json_int_t)(access_ttl(is) / 1000), "scope", is->scope);
     if (is->refresh)
         json_object_set_new(r, "refresh_token", json_string(refresh));
     if (is->id_token && is->account_id) {

@@ -131,6 +131,7 @@ struct oauth_issue {
     const char *amr;         /* space-separated; may be NULL */
     bool refresh;            /* also issue a refresh token */
     bool id_token;           /* also issue an id_token (needs an account) */
+    int64_t access_ttl_ms;   /* access token lifetime; 0 = OAUTH_ACCESS_TTL_MS */
 };
 /** Issue tokens and build the token response (RFC 6749 §5.1): access_token, token_type
  * "Bearer", expires_in, scope, refresh_token?, id_token?. Caller decrefs *response. */

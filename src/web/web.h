@@ -95,5 +95,12 @@ int web_tmpl_render(struct web_tmpl *t, const char *name, json_t *data, struct b
 void web_account_routes(struct http_router *rt);
 /* OAuth/OIDC pages (web_oauth.c): authorize + consent, device, connected apps, logout. */
 void web_oauth_routes(struct http_router *rt);
+/* Contacts and chat (web_chat.c): /contacts and /xmpp/credentials for converse.js. */
+#define WEB_CHAT_CLIENT_ID "tandem-web-chat" /* the built-in first-party OAuth client */
+void web_chat_routes(struct http_router *rt);
+/** Make the first-party "Tandem web chat" OAuth client if the store lacks it. */
+int web_chat_start(struct web_app *app);
+/** The logged-in person's bare JID (arena), or NULL. */
+const char *web_chat_jid(struct http_req *r);
 
 #endif

@@ -77,9 +77,9 @@ static json_t *common_data(struct http_req *r)
         const struct account *a = &ctx->account;
         json_object_set_new(
             d, "me",
-            json_pack("{s:s, s:s, s:b}", "username", a->username, "display_name",
+            json_pack("{s:s, s:s, s:b, s:s}", "username", a->username, "display_name",
                       a->display_name[0] ? a->display_name : a->username, "is_admin",
-                      a->is_admin));
+                      a->is_admin, "jid", web_chat_jid(r)));
     }
     return d;
 }
@@ -277,17 +277,25 @@ static void handle_home(struct http_req *r)
 
 static void security_headers(struct http_req *r)
 {
+    struct web_ctx *ctx = web_ctx(r);
+
     http_resp_header(r, "X-Content-Type-Options", "nosniff");
     http_resp_header(r, "X-Frame-Options", "DENY");
     http_resp_header(r, "Referrer-Policy", "same-origin");
     /* Browsers apply form-action to the redirect that follows a form POST, and
      * the OAuth consent and logout forms must redirect to the client's site. */
     bool oauth = strncmp(r->path, "/oauth/", 7) == 0;
+    /* Pages for a logged-in person load the chat (converse.js, static/chat.js), whose
+     * bundle inserts <style> elements and style attributes at run time: those pages
+     * allow inline styles, never inline scripts or eval. Its WebSocket to this origin
+     * is covered by 'self' (CSP Level 3 matches ws: and wss: on the same host). */
+    bool chat = ctx && ctx->logged_in;
     http_resp_header(r, "Content-Security-Policy",
-                     oauth ? "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-                             "frame-ancestors 'none'; base-uri 'self'"
-                           : "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-                             "frame-ancestors 'none'; base-uri 'self'; form-action 'self'");
+                     arena_printf(r->arena,
+                                  "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                  "frame-ancestors 'none'; base-uri 'self'%s%s",
+                                  oauth ? "" : "; form-action 'self'",
+                                  chat ? "; style-src 'self' 'unsafe-inline'" : ""));
 }
 
 void web_app_handle(struct http_req *r)
@@ -306,10 +314,10 @@ void web_app_handle(struct http_req *r)
     /* The OAuth JSON endpoints authenticate clients per request: no cookies,
      * no session, and no Set-Cookie on cacheable documents (discovery, JWKS). */
     bool api = res == HTTP_ROUTE_FOUND && api_oauth_is_handler(fn);
-    if (!bare)
-        security_headers(r);
     if (!bare && !api)
         setup_ctx(r);
+    if (!bare)
+        security_headers(r);
     switch (res) {
     case HTTP_ROUTE_FOUND:
         fn(r);
@@ -392,6 +400,7 @@ int web_app_init(struct web_app *app, uv_loop_t *loop, struct conf *conf, struct
     http_router_add(app->router, "GET", "/", handle_home);
     web_account_routes(app->router);
     web_oauth_routes(app->router);
+    web_chat_routes(app->router);
     api_oauth_routes(app->router);
     return TD_OK;
 }
@@ -406,6 +415,11 @@ int web_app_start(struct web_app *app, const char *base_url, char **err)
     rc = oauth_init(app->oauth, app->loop, app->store, base_url, app->conf->domain, err);
     if (rc != TD_OK)
         return rc;
+    rc = web_chat_start(app);
+    if (rc != TD_OK) {
+        *err = td_strdup("cannot make the web chat's OAuth client in the store");
+        return rc;
+    }
     app->oauth->registration = app->conf->oauth_registration;
     if (app->conf->oauth_registration_token[0])
         oauth_hash(app->conf->oauth_registration_token, app->oauth->registration_token_hash);
