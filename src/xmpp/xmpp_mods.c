@@ -7,7 +7,12 @@
 
 #include "core/err.h"
 
+extern const struct xmpp_mod xmpp_mod_csi;
+extern const struct xmpp_mod xmpp_mod_sm;
+
 const struct xmpp_mod *const xmpp__mods[] = {
+    &xmpp_mod_csi, /* XEP-0352: holds output, so before sm */
+    &xmpp_mod_sm,  /* XEP-0198: counts what is written */
     NULL,
 };
 
