@@ -1073,10 +1073,9 @@ static void on_stanza(void *ud, struct xmpp_el *el, struct arena *a)
         }
         if (strcmp(c->name, "bind") == 0 && strcmp(c->ns, XMPP_NS_BIND) == 0) {
             handle_bind(s, el, c, a);
-            goto out;
+            goto out; /* not counted: stream management begins after bind */
         }
-        else
-            xmpp__stanza_error(s, el, "not-authorized");
+        xmpp__stanza_error(s, el, "not-authorized");
         goto handled;
     }
     {

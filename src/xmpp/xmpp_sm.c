@@ -26,8 +26,10 @@
  * that does not acknowledge gets the stream error resource-constraint (a
  * detached session is ended). The resumption time is SM_TIMEOUT_MS (the
  * 'max' of <enabled/>, lowered to the client's 'max'); the environment
- * variable TANDEM_XMPP_SM_TIMEOUT_MS overrides it, for tests only (it is no
- * configuration option on purpose: nobody should need to tune it).
+ * variable TANDEM_TEST_SM_TIMEOUT_MS (milliseconds, at most the default)
+ * overrides it, for tests only: no configuration option on purpose, nobody
+ * should need to tune it, and the name stays outside the TANDEM_<SECTION>_
+ * namespace that conf.c checks.
  *
  * The per-session state points back at its session (timers and shutdown
  * need it); only this module moves a session's state
@@ -258,7 +260,7 @@ static struct sm_sess *find(struct sm_srv *ss, const char *id)
 static int sm_init(struct xmpp_c2s *srv, int slot)
 {
     struct sm_srv *ss = td_calloc(1, sizeof(*ss));
-    const char *env = getenv("TANDEM_XMPP_SM_TIMEOUT_MS"); /* tests only, see above */
+    const char *env = getenv("TANDEM_TEST_SM_TIMEOUT_MS"); /* tests only, see above */
     char *end;
     unsigned long long v;
 
@@ -387,8 +389,8 @@ static void do_resume(struct xmpp_session *s, int slot, struct xmpp_el *el)
     st = find(ss, previd);
     /* another user's session answers as an unknown one: ids reveal nothing.
      * A session whose transport is still up (the client noticed the drop
-     * first) is not taken over: the client binds anew. */
-    if (st == NULL || !st->detached || strcmp(st->s->bare, s->bare) != 0) {
+     * first) is not taken over, nor one that overflowed: the client binds anew. */
+    if (st == NULL || !st->detached || st->overflow || strcmp(st->s->bare, s->bare) != 0) {
         log_info("xmpp.sm_resume_failed", "conn=%llu user=%s why=%s", (unsigned long long)s->id,
                  log_q(s->local), st == NULL ? "unknown" : st->detached ? "user" : "attached");
         send_failed(s, "item-not-found");
