@@ -104,12 +104,14 @@ void xmpp__write_stanza(struct xmpp_session *s, const char *data, size_t len)
 {
     if (len == 0 || s->ended)
         return;
-    /* counted even while detached: a resumed stream gets it (XEP-0198) */
+    if (s->tr != NULL && !s->tr->is_closing(s))
+        (void)s->tr->write(s, data, len, true);
+    /* Counted after the write, so that stream management may follow it with
+     * an ack request; counted even while detached (or when the write closed
+     * a slow reader): a resumed stream gets it (XEP-0198). */
     for (size_t i = 0; i < xmpp__nmods; i++)
         if (xmpp__mods[i]->out_sent)
             xmpp__mods[i]->out_sent(s, (int)i, data, len);
-    if (s->tr != NULL && !s->tr->is_closing(s))
-        (void)s->tr->write(s, data, len, true);
 }
 
 void xmpp__send_stanza(struct xmpp_session *s, const char *data, size_t len)
@@ -180,7 +182,13 @@ static void close_transport(struct xmpp_session *s)
 
 void xmpp__stream_error(struct xmpp_session *s, const char *cond, const char *why)
 {
-    char b[320];
+    xmpp__stream_error_app(s, cond, NULL, why);
+}
+
+void xmpp__stream_error_app(struct xmpp_session *s, const char *cond, const char *app,
+                            const char *why)
+{
+    char b[640];
 
     if (s->ended)
         return;
@@ -193,8 +201,8 @@ void xmpp__stream_error(struct xmpp_session *s, const char *cond, const char *wh
     if (!s->header_sent)
         send_header(s);
     snprintf(b, sizeof(b),
-             "<stream:error%s><%s xmlns='" XMPP_NS_STREAM_ERR "'/></stream:error>",
-             s->tr->framed ? " xmlns:stream='" XMPP_NS_STREAMS "'" : "", cond);
+             "<stream:error%s><%s xmlns='" XMPP_NS_STREAM_ERR "'/>%s</stream:error>",
+             s->tr->framed ? " xmlns:stream='" XMPP_NS_STREAMS "'" : "", cond, app ? app : "");
     send_str(s, b);
     send_footer(s);
     s->kept = false; /* an error ends the session, resumable or not */
@@ -209,6 +217,54 @@ static void end_stream(struct xmpp_session *s)
     send_footer(s);
     close_transport(s);
     leave(s);
+}
+
+/* ---- serialized stanzas read back (held or queued output) ---- */
+
+struct reparse {
+    struct xmpp_el *el;
+    struct arena *a;
+};
+
+static void reparse_stanza(void *ud, struct xmpp_el *el, struct arena *a)
+{
+    struct reparse *r = ud;
+
+    if (r->el == NULL) {
+        r->el = el;
+        r->a = a;
+    } else {
+        arena_free(a);
+    }
+}
+
+struct xmpp_el *xmpp__stanza_parse(const char *data, size_t len, struct arena **a)
+{
+    static const char hdr[] = "<stream:stream xmlns='" XMPP_NS_CLIENT "' xmlns:stream='"
+                              XMPP_NS_STREAMS "' version='1.0'>";
+    static const struct xmpp_stream_cbs cbs = {.on_stanza = reparse_stanza};
+    struct xmpp_stream_limits lim = {0};
+    struct reparse r = {NULL, NULL};
+    struct xmpp_stream *xs;
+
+    /* Our own serialization of a stanza that passed the client limits: the
+     * limits only need to admit what escaping and stamping made of it. */
+    lim.max_stanza_bytes = len + sizeof(hdr);
+    lim.max_tag_bytes = len + sizeof(hdr);
+    lim.max_depth = 64;
+    lim.max_attrs = 64;
+    lim.max_attr_bytes = 16 * 1024;
+    xs = xmpp_stream_new(&lim, &cbs, &r);
+    if (xmpp_stream_feed(xs, hdr, sizeof(hdr) - 1) != TD_OK ||
+        xmpp_stream_feed(xs, data, len) != TD_OK || r.el == NULL) {
+        if (r.a)
+            arena_free(r.a);
+        r.el = NULL;
+        r.a = NULL;
+    }
+    xmpp_stream_free(xs);
+    *a = r.a;
+    return r.el;
 }
 
 /* ---- stanza errors (RFC 6120 §8.3) ---- */
@@ -1110,24 +1166,30 @@ static void on_stanza(void *ud, struct xmpp_el *el, struct arena *a)
             xmpp__stream_error(s, "not-authorized", "stanza before bind");
             goto out;
         }
-        if (strcmp(c->name, "bind") == 0 && strcmp(c->ns, XMPP_NS_BIND) == 0)
+        if (strcmp(c->name, "bind") == 0 && strcmp(c->ns, XMPP_NS_BIND) == 0) {
             handle_bind(s, el, c, a);
-        else
-            xmpp__stanza_error(s, el, "not-authorized");
-        goto out;
+            goto out; /* not counted: stream management begins after bind */
+        }
+        xmpp__stanza_error(s, el, "not-authorized");
+        goto handled;
     }
     {
         struct xmpp_el *c = xmpp_el_child(el, NULL, NULL);
         if (strcmp(el->name, "iq") == 0 && c && strcmp(c->ns, XMPP_NS_SESSION) == 0) {
             xmpp__iq_result_empty(s, el); /* RFC 3921 session establishment: a no-op now */
-            goto out;
+            goto handled;
         }
         if (strcmp(el->name, "iq") == 0 && c && strcmp(c->ns, XMPP_NS_BIND) == 0) {
             xmpp__stanza_error(s, el, "not-allowed"); /* one resource per stream */
-            goto out;
+            goto handled;
         }
     }
     handle_stanza(s, el, a);
+handled:
+    /* a stanza of the authenticated client was handled (XEP-0198 counting) */
+    for (size_t i = 0; i < xmpp__nmods; i++)
+        if (xmpp__mods[i]->in_handled)
+            xmpp__mods[i]->in_handled(s, (int)i);
 out:
     arena_free(a);
 }
@@ -1374,6 +1436,10 @@ void xmpp__session_take_over(struct xmpp_session *s, struct xmpp_session *old)
     free(s->presence);
     s->presence = old->presence;
     old->presence = NULL;
+    /* s's own module state (made before it resumed) gives way to old's */
+    for (size_t i = 0; i < xmpp__nmods; i++)
+        if (xmpp__mods[i]->free)
+            xmpp__mods[i]->free(s, (int)i);
     for (size_t i = 0; i < XMPP_MODS_MAX; i++) {
         s->mod[i] = old->mod[i];
         old->mod[i] = NULL;
@@ -1384,6 +1450,9 @@ void xmpp__session_take_over(struct xmpp_session *s, struct xmpp_session *old)
     old->kept = false;
     old->left = true; /* its route is s's now */
     session_free(old);
+    for (size_t i = 0; i < xmpp__nmods && !s->ended; i++)
+        if (xmpp__mods[i]->resumed)
+            xmpp__mods[i]->resumed(s, (int)i);
 }
 
 /* ---- the TCP transport (RFC 6120 §3: port 5222, STARTTLS) ---- */

@@ -177,8 +177,16 @@ struct xmpp_mod {
     /* Before a stanza is written to s: HANDLED to hold it (XEP-0352); the
      * module writes it later with xmpp__write_stanza. */
     int (*out_hold)(struct xmpp_session *s, int slot, const char *data, size_t len);
-    /* Each stanza written to s (XEP-0198 counting). */
+    /* Each stanza written to s (XEP-0198 counting), after the write (so a
+     * module may follow it with an ack request). Also while detached. */
     void (*out_sent)(struct xmpp_session *s, int slot, const char *data, size_t len);
+    /* After each jabber:client stanza from the authenticated client was
+     * handled, whatever the outcome (XEP-0198 §4 inbound counting). */
+    void (*in_handled)(struct xmpp_session *s, int slot);
+    /* s took over a kept session by xmpp__session_take_over(): its mod[]
+     * state is the old session's now (fix back-pointers; XEP-0352 §5.2:
+     * the client state is not restored). */
+    void (*resumed)(struct xmpp_session *s, int slot);
     void (*bound)(struct xmpp_session *s, int slot);
     /* The session leaves (stream closed or transport gone); return true to
      * keep it (then the module ends it later with xmpp__session_end). */
@@ -224,6 +232,14 @@ size_t xmpp__resources_of(struct xmpp_c2s *srv, const char *bare, bool available
 struct xmpp_session *xmpp__session_of(struct xmpp_route *rt);
 /** RFC 6120 §4.9: the stream error, the closing tag, then close. */
 void xmpp__stream_error(struct xmpp_session *s, const char *cond, const char *why);
+/** The same with an application-specific condition (§4.9.4): app is one
+ *  serialized element put after the defined condition (NULL: none). */
+void xmpp__stream_error_app(struct xmpp_session *s, const char *cond, const char *app,
+                            const char *why);
+/** Parse one serialized jabber:client stanza (as written by xmpp__send_stanza)
+ *  back into a tree in a new arena *a (the caller frees it); NULL if it does
+ *  not parse (*a is then NULL). */
+struct xmpp_el *xmpp__stanza_parse(const char *data, size_t len, struct arena **a);
 /** Is s able to take output (not ended, transport attached and open)? */
 bool xmpp__session_writable(const struct xmpp_session *s);
 
@@ -246,8 +262,9 @@ void xmpp__session_release(struct xmpp_session *s);
 void xmpp__session_end(struct xmpp_session *s);
 /** Stream resumption (XEP-0198): the authenticated, unbound session s takes
  *  over old (kept, detached): its full JID, route, presence and module
- *  state (mod[] pointers move; a module's state must not point back at
- *  old); old is freed. */
+ *  state (s's own module state is freed, then old's mod[] pointers move;
+ *  a module fixes any back-pointer in its resumed hook); old is freed,
+ *  then the resumed hooks run on s. */
 void xmpp__session_take_over(struct xmpp_session *s, struct xmpp_session *old);
 /** The account id of an existing, enabled local user, or 0. */
 int64_t xmpp__account_of(struct xmpp_c2s *srv, const char *local);
@@ -282,6 +299,12 @@ void xmpp__im_leave_presence(struct xmpp_session *s);
  *  §3.3, §3.4: after a block or an unblock). */
 void xmpp__im_presence_between(struct xmpp_c2s *srv, const char *from_bare, const char *to_bare,
                                bool available);
+/** XEP-0160 storage of a chat/normal message with a body for the local user
+ *  `local` (a delay stamp is added unless one of ours is there). TD_OK when
+ *  kept, TD_EINVAL when not a message to keep, TD_ENOTFOUND when no such
+ *  account, else the store's error (TD_ELIMIT: the user's storage is full). */
+int xmpp__im_offline_keep(struct xmpp_c2s *srv, const char *local, struct xmpp_el *msg,
+                          struct arena *a);
 void xmpp__im_iq_roster(struct xmpp_session *s, struct xmpp_el *iq, const char *type,
                         struct xmpp_el *q, struct arena *a);
 void xmpp__im_message(struct xmpp_session *s, struct xmpp_el *msg, const struct xmpp_jid *to,

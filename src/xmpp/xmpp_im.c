@@ -474,13 +474,16 @@ static void offline_deliver(struct xmpp_session *s)
     buf_free(&ob.out);
 }
 
-/* Keep a chat or normal message with a body for an offline local user,
- * stamped with XEP-0203 delay. Headlines, errors and bodiless messages (chat
- * states, receipts) are dropped (XEP-0160 §3 and RFC 6121 §8.5.2.2.1 leave
- * them to the server). Storage full: service-unavailable (XEP-0160 §3). */
-static bool offline_store(struct xmpp_session *s, struct xmpp_el *msg, const char *local,
-                          const char *type, struct arena *a)
+/* Keep a chat or normal message with a body for the local user `local`,
+ * stamped with XEP-0203 delay (unless it already carries one of ours: a
+ * message that came from storage and goes back). TD_EINVAL: not a message
+ * to keep; else the store's answer. Shared with stream management
+ * (xmpp_sm.c), which keeps the unacknowledged messages of a session that
+ * was never resumed (XEP-0198 §5). */
+int xmpp__im_offline_keep(struct xmpp_c2s *srv, const char *local, struct xmpp_el *msg,
+                          struct arena *a)
 {
+    const char *type = xmpp_el_attr(msg, "type");
     char stamp[32];
     time_t now = time(NULL);
     struct tm tm;
@@ -489,23 +492,47 @@ static bool offline_store(struct xmpp_session *s, struct xmpp_el *msg, const cha
     int64_t id;
     int rc;
 
+    if (type == NULL)
+        type = "normal";
     if ((strcmp(type, "chat") && strcmp(type, "normal")) ||
         xmpp_el_child(msg, "body", XMPP_NS_CLIENT) == NULL)
-        return false;
-    id = xmpp__account_of(s->srv, local);
+        return TD_EINVAL;
+    id = xmpp__account_of(srv, local);
     if (id == 0)
-        return false;
-    if (gmtime_r(&now, &tm) == NULL ||
-        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        return false;
-    d = xmpp_el_child_new(a, msg, "delay", XMPP_NS_DELAY);
-    xmpp_el_attr_set(a, d, "from", s->srv->domain);
-    xmpp_el_attr_set(a, d, "stamp", stamp);
+        return TD_ENOTFOUND;
+    d = xmpp_el_child(msg, "delay", XMPP_NS_DELAY);
+    if (d == NULL || xmpp_el_attr(d, "from") == NULL ||
+        strcmp(xmpp_el_attr(d, "from"), srv->domain) != 0) {
+        if (gmtime_r(&now, &tm) == NULL ||
+            strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+            return TD_EIO;
+        d = xmpp_el_child_new(a, msg, "delay", XMPP_NS_DELAY);
+        xmpp_el_attr_set(a, d, "from", srv->domain);
+        xmpp_el_attr_set(a, d, "stamp", stamp);
+    }
     buf_init(&b, STORE_OFFLINE_STANZA_MAX);
     rc = xmpp_el_serialize(msg, XMPP_NS_CLIENT, &b);
     if (rc == TD_OK)
-        rc = store_offline_add(s->srv->store, id, b.data, store_now_ms());
+        rc = store_offline_add(srv->store, id, b.data, store_now_ms());
     buf_free(&b);
+    return rc;
+}
+
+/* Keep a chat or normal message with a body for an offline local user.
+ * Headlines, errors and bodiless messages (chat states, receipts) are
+ * dropped (XEP-0160 §3 and RFC 6121 §8.5.2.2.1 leave them to the server).
+ * Storage full: service-unavailable (XEP-0160 §3). */
+static bool offline_store(struct xmpp_session *s, struct xmpp_el *msg, const char *local,
+                          const char *type, struct arena *a)
+{
+    int rc;
+
+    if ((strcmp(type, "chat") && strcmp(type, "normal")) ||
+        xmpp_el_child(msg, "body", XMPP_NS_CLIENT) == NULL)
+        return false;
+    rc = xmpp__im_offline_keep(s->srv, local, msg, a);
+    if (rc == TD_ENOTFOUND)
+        return false;
     if (rc == TD_ELIMIT || rc == TD_ETOOBIG || rc == TD_EINVAL) {
         xmpp__stanza_error(s, msg, "service-unavailable");
         return false;

@@ -7,6 +7,8 @@
 
 #include "core/err.h"
 
+extern const struct xmpp_mod xmpp_mod_csi;
+extern const struct xmpp_mod xmpp_mod_sm;
 extern const struct xmpp_mod xmpp_mod_carbons;
 extern const struct xmpp_mod xmpp_mod_mam;
 extern const struct xmpp_mod xmpp_mod_blocking;
@@ -16,6 +18,8 @@ extern const struct xmpp_mod xmpp_mod_version;
 extern const struct xmpp_mod xmpp_mod_caps;
 
 const struct xmpp_mod *const xmpp__mods[] = {
+    &xmpp_mod_csi, /* XEP-0352: holds output, so before sm */
+    &xmpp_mod_sm,  /* XEP-0198: counts what is written */
     &xmpp_mod_carbons,
     &xmpp_mod_mam,
     &xmpp_mod_blocking,
