@@ -274,11 +274,25 @@ static const char *requested_scope(struct http_req *r, const char *asked, const 
 /* ---- token endpoint (RFC 6749 §3.2) ---- */
 
 /* Issue tokens and answer 200 with the §5.1 response. */
+/* oauth_issue_cb: the id_token has been signed on the thread pool (or signing failed). */
+static void token_signed(void *ud, int rc)
+{
+    token_part_done(ud, rc, "id_token");
+}
+
+/* Runs only inside run_grant(): the answer is parked until the commit and the id_token's
+ * signature are done. */
 static void issue(struct http_req *r, const char *grant, const struct oauth_issue *is)
 {
+    struct token_reply *tr = deferring;
     json_t *resp = NULL;
-    int rc = oauth_issue(provider(r), is, &resp);
+    bool signing = false;
+    int rc;
 
+    TD_ASSERT(tr != NULL && tr->r == r);
+    rc = oauth_issue_async(provider(r), is, &resp, &signing, token_signed, tr);
+    if (signing)
+        tr->parts++;
     if (rc != TD_OK) {
         server_error(r, "oauth_issue", rc);
         return;

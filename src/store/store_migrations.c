@@ -172,11 +172,23 @@ static const char m0004_roster[] =
     "  stamp INTEGER NOT NULL);\n"
     "CREATE INDEX offline_messages_account ON offline_messages(account_id, id);\n";
 
+/* 0005_oauth_fast: every index on oauth_tokens is one more B-tree page written per
+ * token issued. Keep the ones queries use (the primary key for look-ups, grant_id for
+ * revoking a family, (account_id, client_id) for revoking a connected app, listing
+ * them and the account cascade); drop oauth_tokens_client, which only served the
+ * cascade of a client deletion (a rare administrative act that may scan), and
+ * oauth_tokens_expires, which only served store_oauth_purge_expired() (a batch job
+ * that may scan). */
+static const char m0005_oauth_fast[] =
+    "DROP INDEX oauth_tokens_client;\n"
+    "DROP INDEX oauth_tokens_expires;\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
     {"0002_oauth", m0002_oauth},
     {"0003_scram", m0003_scram},
     {"0004_roster", m0004_roster},
+    {"0005_oauth_fast", m0005_oauth_fast},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

@@ -221,6 +221,9 @@ static void ckpt_after(uv_work_t *w, int status)
     if (status == 0 && g->ckpt_rc == SQLITE_OK) {
         g->stats.checkpoints++;
         log_debug("store.checkpoint", "wal_pages=%d done=%d", g->ckpt_log, g->ckpt_done);
+    } else if (status == 0 && g->ckpt_rc == SQLITE_BUSY) {
+        /* Another checkpoint (the loop's, or another process's) was running. */
+        log_debug("store.checkpoint_busy", "code=%d", g->ckpt_rc);
     } else if (status == 0) {
         log_warn("store.checkpoint_failed", "code=%d msg=%s", g->ckpt_rc,
                  log_q(sqlite3_errstr(g->ckpt_rc)));
@@ -300,9 +303,9 @@ int store_group_attach(struct store *st, struct uv_loop_s *loop, const struct st
     uv_idle_init(loop, &g->idle);
     g->check.data = g->idle.data = g;
     uv_check_start(&g->check, check_cb);
-    /* Neither handle alone keeps the loop alive. */
+    /* The check handle alone does not keep the loop alive; the idle handle, active only
+     * while something is pending, does: a pending commit is work to be done. */
     uv_unref((uv_handle_t *)&g->check);
-    uv_unref((uv_handle_t *)&g->idle);
     *slot = g;
     return TD_OK;
 }
