@@ -242,20 +242,24 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
     (void)name;
     if (g->ckpt_on_loop || (unsigned)pages < g->ckpt_frames)
         return SQLITE_OK;
+    if ((unsigned)pages >= g->ckpt_frames * CKPT_HARD_FACTOR) {
+        /* The background checkpoints are not catching up: fold the WAL back here, where
+         * no commit can slip in between, once the running one (which holds the
+         * checkpoint lock) is done; meanwhile start no new one. */
+        int log_pages = 0, done = 0, src;
+        if (g->ckpt_running)
+            return SQLITE_OK;
+        g->ckpt_on_loop = true;
+        src = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &log_pages, &done);
+        g->ckpt_on_loop = false;
+        g->stats.loop_checkpoints++;
+        log_info("store.checkpoint_on_loop", "wal_pages=%d done=%d code=%d", log_pages, done, src);
+        return SQLITE_OK;
+    }
     if (!g->ckpt_running && !g->detached) {
         g->work.data = g;
         if (uv_queue_work(g->loop, &g->work, ckpt_work, ckpt_after) == 0)
             g->ckpt_running = true;
-    }
-    if ((unsigned)pages >= g->ckpt_frames * CKPT_HARD_FACTOR) {
-        /* The background checkpoints are not catching up: fold the WAL back here,
-         * where no commit can slip in between. */
-        int log_pages = 0, done = 0;
-        g->ckpt_on_loop = true;
-        int src = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &log_pages,
-                                            &done);
-        g->ckpt_on_loop = false;
-        log_info("store.checkpoint_on_loop", "wal_pages=%d done=%d code=%d", log_pages, done, src);
     }
     return SQLITE_OK;
 }
