@@ -1022,6 +1022,11 @@ static int serve_cmd(struct conf *c, int argc, char **argv)
     s.loop = uv_default_loop();
     if (open_store(c, true, &s.store) != 0)
         return 1;
+    /* Group commit and WAL checkpoints off the loop thread (store.h). */
+    if (store_group_attach(s.store, s.loop, NULL) != TD_OK) {
+        store_close(s.store);
+        return 1;
+    }
     if (setup_tls(&s) != 0)
         goto out;
     if (web_app_init(&s.app, s.loop, c, s.store, &err) != TD_OK) {
@@ -1078,6 +1083,8 @@ out:
     if (s.https_l)
         listener_free(s.https_l);
     xmpp_c2s_close(s.xmpp);
+    /* Commit what is pending; a running checkpoint finishes in the uv_run below. */
+    store_group_detach(s.store);
     /* Close whatever handles remain (signals, timers) and let their close
      * callbacks run, so the loop and every conn are released. */
     uv_walk(s.loop, close_walk, NULL);

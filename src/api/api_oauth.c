@@ -58,6 +58,24 @@
 
 /* ---- answering ---- */
 
+/* The token endpoint answers only once the tokens it hands out are committed: a grant
+ * runs inside a store group (store.h, group commit), its answer is parked here, and it
+ * is sent from the commit's callback (a 500 server_error instead if the commit failed),
+ * and, for an id_token signed on the thread pool, once that is done too. */
+struct token_reply {
+    struct http_req *r;
+    json_t *body;       /* the parked answer (NULL: none, or it could not be built) */
+    int status;
+    bool answered;      /* the grant produced its answer */
+    int parts;          /* completions still awaited: the commit, a signature */
+    int fail_rc;        /* first failure among them, or TD_OK */
+    const char *fail_what;
+};
+
+/* The token request whose grant is running right now (loop thread only): send_json()
+ * parks its answer instead of sending it. */
+static struct token_reply *deferring;
+
 static struct oauth *provider(struct http_req *r)
 {
     return ((struct web_app *)r->app)->oauth;
@@ -72,7 +90,16 @@ static void no_store(struct http_req *r)
 /* Answer with the JSON value j (the reference is taken; NULL gives a 500). */
 static void send_json(struct http_req *r, int status, json_t *j)
 {
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *s;
+
+    if (deferring != NULL && deferring->r == r) {
+        TD_ASSERT(!deferring->answered); /* one answer per request */
+        deferring->answered = true;
+        deferring->status = status;
+        deferring->body = j;
+        return;
+    }
+    s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
     json_decref(j);
     if (s == NULL) {
@@ -113,6 +140,32 @@ static void server_error(struct http_req *r, const char *what, int rc)
 {
     log_err("oauth.server_error", "req=%s what=%s err=%s", r->id_str, what, log_q(td_strerror(rc)));
     send_error(r, 500, "server_error", "the server could not complete the request");
+}
+
+/* One awaited completion of a token request is done (rc: its outcome); the last one
+ * sends the parked answer. */
+static void token_part_done(struct token_reply *tr, int rc, const char *what)
+{
+    TD_ASSERT(tr->parts > 0);
+    if (rc != TD_OK && tr->fail_rc == TD_OK) {
+        tr->fail_rc = rc;
+        tr->fail_what = what;
+    }
+    if (--tr->parts > 0)
+        return;
+    if (tr->fail_rc != TD_OK || !tr->answered) {
+        json_decref(tr->body);
+        server_error(tr->r, tr->fail_what ? tr->fail_what : "no_answer",
+                     tr->fail_rc != TD_OK ? tr->fail_rc : TD_EIO);
+        return;
+    }
+    send_json(tr->r, tr->status, tr->body);
+}
+
+/* store_group_cb: the grant's writes are committed (or lost). */
+static void token_committed(void *ud, int status)
+{
+    token_part_done(ud, status, "group_commit");
 }
 
 /* ---- reading requests ---- */
@@ -221,11 +274,25 @@ static const char *requested_scope(struct http_req *r, const char *asked, const 
 /* ---- token endpoint (RFC 6749 §3.2) ---- */
 
 /* Issue tokens and answer 200 with the §5.1 response. */
+/* oauth_issue_cb: the id_token has been signed on the thread pool (or signing failed). */
+static void token_signed(void *ud, int rc)
+{
+    token_part_done(ud, rc, "id_token");
+}
+
+/* Runs only inside run_grant(): the answer is parked until the commit and the id_token's
+ * signature are done. */
 static void issue(struct http_req *r, const char *grant, const struct oauth_issue *is)
 {
+    struct token_reply *tr = deferring;
     json_t *resp = NULL;
-    int rc = oauth_issue(provider(r), is, &resp);
+    bool signing = false;
+    int rc;
 
+    TD_ASSERT(tr != NULL && tr->r == r);
+    rc = oauth_issue_async(provider(r), is, &resp, &signing, token_signed, tr);
+    if (signing)
+        tr->parts++;
     if (rc != TD_OK) {
         server_error(r, "oauth_issue", rc);
         return;
@@ -583,6 +650,28 @@ static const struct {
     {OAUTH_GRANT_DEVICE, grant_device},
 };
 
+/* Run a grant inside a store group; its answer goes out after the commit. */
+static void run_grant(struct http_req *r, grant_fn *fn, const struct http_kvlist *form,
+                      const struct oauth_client *c)
+{
+    struct store *st = provider(r)->store;
+    struct token_reply *tr;
+    int rc;
+
+    rc = store_group_begin(st);
+    if (rc != TD_OK) {
+        server_error(r, "group_begin", rc);
+        return;
+    }
+    tr = arena_calloc(r->arena, sizeof(*tr));
+    tr->r = r;
+    tr->parts = 1; /* the commit */
+    deferring = tr;
+    fn(r, form, c);
+    deferring = NULL;
+    store_group_end(st, token_committed, tr);
+}
+
 static void handle_token(struct http_req *r)
 {
     struct http_kvlist form;
@@ -605,7 +694,7 @@ static void handle_token(struct http_req *r)
         send_error(r, 400, "unauthorized_client",
                    "the client is not registered for that grant type");
     else
-        fn(r, &form, &c);
+        run_grant(r, fn, &form, &c);
     store_oauth_client_clear(&c);
 }
 

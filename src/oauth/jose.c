@@ -27,6 +27,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,7 @@
 #define SUB_MAX 255         /* OIDC Core §2: sub at most 255 ASCII characters */
 
 struct jose_key {
+    atomic_int refs;   /* references beyond the first (jose_key_ref) */
     EVP_PKEY *pkey;    /* owned */
     enum jose_alg alg; /* the only alg this key signs or verifies */
     bool is_private;   /* pkey holds the private half */
@@ -96,10 +98,21 @@ bool jose_key_is_private(const struct jose_key *k)
     return k->is_private;
 }
 
+struct jose_key *jose_key_ref(const struct jose_key *k)
+{
+    /* The count is bookkeeping, not part of the (immutable) key. */
+    struct jose_key *m = (struct jose_key *)k;
+
+    atomic_fetch_add(&m->refs, 1);
+    return m;
+}
+
 void jose_key_free(struct jose_key *k)
 {
     if (k == NULL)
         return;
+    if (atomic_fetch_sub(&k->refs, 1) > 0)
+        return; /* another holder remains */
     EVP_PKEY_free(k->pkey);
     free(k);
 }

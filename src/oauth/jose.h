@@ -75,7 +75,10 @@ int jose_key_thumbprint(const struct jose_key *k, struct buf *out);
 const char *jose_key_kid(const struct jose_key *k);
 enum jose_alg jose_key_alg(const struct jose_key *k);
 bool jose_key_is_private(const struct jose_key *k);
-/** NULL-safe. */
+/** Another reference to k (thread-safe): a worker thread can sign with a key while the
+ *  loop replaces its key set. Each reference is dropped with jose_key_free(). */
+struct jose_key *jose_key_ref(const struct jose_key *k);
+/** Drop a reference; the last one frees the key. NULL-safe. */
 void jose_key_free(struct jose_key *k);
 
 /** Sign input[0..len) (a JWS signing input) and append the base64url signature; ES256

@@ -610,16 +610,18 @@ static int store_token(struct oauth *o, const struct oauth_issue *is, int kind, 
     return store_oauth_token_create(o->store, &t);
 }
 
-static int make_id_token(struct oauth *o, const struct oauth_issue *is, const char *access,
-                         int64_t now, struct buf *out)
+/* The id_token's claims (OIDC Core §2, §3.1.3.6 at_hash) and the key to sign them
+ * with (not a new reference). TD_ENOTFOUND if no key signs the client's alg. */
+static int id_token_claims(struct oauth *o, const struct oauth_issue *is, const char *access,
+                           int64_t now, json_t **claims_out, const struct jose_key **key_out)
 {
     enum jose_alg alg = JOSE_RS256;
     const struct jose_key *key;
     char sub[24];
     struct buf at_hash;
     json_t *claims;
-    int rc;
 
+    *claims_out = NULL;
     if (jose_alg_parse(is->client->id_token_alg, &alg) != TD_OK)
         alg = JOSE_RS256;
     key = oauth_keys_signer(o->keys, alg);
@@ -633,6 +635,8 @@ static int make_id_token(struct oauth *o, const struct oauth_issue *is, const ch
                        (json_int_t)(now / 1000 + OAUTH_ID_TOKEN_TTL_S), "at_hash",
                        at_hash.data ? at_hash.data : "");
     buf_free(&at_hash);
+    if (claims == NULL)
+        return TD_ENOMEM;
     if (is->auth_time)
         json_object_set_new(claims, "auth_time", json_integer(is->auth_time / 1000));
     if (is->nonce && is->nonce[0])
@@ -649,18 +653,17 @@ static int make_id_token(struct oauth *o, const struct oauth_issue *is, const ch
         json_object_set_new(claims, "amr", amr);
     }
     json_object_set_new(claims, "azp", json_string(is->client->client_id));
-    rc = jose_sign_jwt(key, claims, out);
-    json_decref(claims);
-    return rc;
+    *claims_out = claims;
+    *key_out = key;
+    return TD_OK;
 }
 
-int oauth_issue(struct oauth *o, const struct oauth_issue *is, json_t **response)
+/* Issue the tokens (store) and build the response without the id_token. */
+static int issue_tokens(struct oauth *o, const struct oauth_issue *is, int64_t now,
+                        char access[44], json_t **response)
 {
-    int64_t now = store_now_ms();
     int64_t grant_id = is->grant_id ? is->grant_id : ids_next();
-    char access[44];
     char refresh[44];
-    struct buf idt;
     json_t *r;
     int rc;
 
@@ -672,20 +675,116 @@ int oauth_issue(struct oauth *o, const struct oauth_issue *is, json_t **response
         return rc;
     r = json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type", "Bearer",
                   "expires_in", (json_int_t)(access_ttl(is) / 1000), "scope", is->scope);
+    if (r == NULL)
+        return TD_ENOMEM;
     if (is->refresh)
         json_object_set_new(r, "refresh_token", json_string(refresh));
-    if (is->id_token && is->account_id) {
-        buf_init(&idt, 0);
-        rc = make_id_token(o, is, access, now, &idt);
-        if (rc == TD_OK)
-            json_object_set_new(r, "id_token", json_string(idt.data));
-        buf_free(&idt);
-        if (rc != TD_OK) {
-            json_decref(r);
-            return rc;
-        }
-    }
     *response = r;
+    return TD_OK;
+}
+
+int oauth_issue(struct oauth *o, const struct oauth_issue *is, json_t **response)
+{
+    int64_t now = store_now_ms();
+    const struct jose_key *key = NULL;
+    json_t *claims = NULL;
+    char access[44];
+    struct buf idt;
+    int rc;
+
+    rc = issue_tokens(o, is, now, access, response);
+    if (rc != TD_OK || !is->id_token || is->account_id == 0)
+        return rc;
+    rc = id_token_claims(o, is, access, now, &claims, &key);
+    buf_init(&idt, 0);
+    if (rc == TD_OK)
+        rc = jose_sign_jwt(key, claims, &idt);
+    if (rc == TD_OK)
+        json_object_set_new(*response, "id_token", json_string(idt.data));
+    buf_free(&idt);
+    json_decref(claims);
+    if (rc != TD_OK) {
+        json_decref(*response);
+        *response = NULL;
+    }
+    return rc;
+}
+
+/* An id_token being signed on the thread pool. The worker touches only the key (its
+ * own reference), the claims and the output buffer, which nothing else uses meanwhile. */
+struct sign_job {
+    uv_work_t req;
+    struct jose_key *key;
+    json_t *claims;
+    json_t *response;      /* a reference; gets "id_token" on success */
+    struct buf jwt;
+    int rc;
+    oauth_issue_cb *cb;
+    void *ud;
+};
+
+static void sign_work(uv_work_t *w)
+{
+    struct sign_job *j = w->data;
+
+    j->rc = jose_sign_jwt(j->key, j->claims, &j->jwt);
+}
+
+static void sign_done(uv_work_t *w, int status)
+{
+    struct sign_job *j = w->data;
+    int rc = status == 0 ? j->rc : TD_EIO;
+
+    if (rc == TD_OK)
+        json_object_set_new(j->response, "id_token", json_string(j->jwt.data));
+    j->cb(j->ud, rc);
+    json_decref(j->response);
+    json_decref(j->claims);
+    jose_key_free(j->key);
+    buf_free(&j->jwt);
+    free(j);
+}
+
+int oauth_issue_async(struct oauth *o, const struct oauth_issue *is, json_t **response,
+                      bool *signing, oauth_issue_cb *cb, void *ud)
+{
+    int64_t now = store_now_ms();
+    const struct jose_key *key = NULL;
+    json_t *claims = NULL;
+    struct sign_job *j;
+    char access[44];
+    int rc;
+
+    *signing = false;
+    if (o->loop == NULL)
+        return oauth_issue(o, is, response);
+    rc = issue_tokens(o, is, now, access, response);
+    if (rc != TD_OK || !is->id_token || is->account_id == 0)
+        return rc;
+    rc = id_token_claims(o, is, access, now, &claims, &key);
+    if (rc != TD_OK) {
+        json_decref(*response);
+        *response = NULL;
+        return rc;
+    }
+    j = td_calloc(1, sizeof(*j));
+    j->req.data = j;
+    j->key = jose_key_ref(key);
+    j->claims = claims;
+    j->response = json_incref(*response);
+    buf_init(&j->jwt, 0);
+    j->cb = cb;
+    j->ud = ud;
+    if (uv_queue_work(o->loop, &j->req, sign_work, sign_done) != 0) {
+        json_decref(j->response);
+        json_decref(claims);
+        jose_key_free(j->key);
+        free(j);
+        json_decref(*response);
+        *response = NULL;
+        return TD_EIO;
+    }
+    *signing = true;
     return TD_OK;
 }
 

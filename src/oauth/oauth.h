@@ -136,6 +136,15 @@ struct oauth_issue {
 /** Issue tokens and build the token response (RFC 6749 §5.1): access_token, token_type
  * "Bearer", expires_in, scope, refresh_token?, id_token?. Caller decrefs *response. */
 int oauth_issue(struct oauth *o, const struct oauth_issue *is, json_t **response);
+typedef void oauth_issue_cb(void *ud, int rc);
+/** oauth_issue(), with the id_token (when one is due) signed on libuv's thread pool so
+ * that an RSA signature does not hold up the loop: then *signing is true, *response
+ * lacks the id_token for now, and cb(ud, rc) runs later on the loop thread, after
+ * "id_token" has been added to *response (rc TD_OK) or signing failed (the caller
+ * must keep *response until then, and answer only after cb). Without a loop
+ * (o->loop NULL) it signs at once, like oauth_issue(). */
+int oauth_issue_async(struct oauth *o, const struct oauth_issue *is, json_t **response,
+                      bool *signing, oauth_issue_cb *cb, void *ud);
 /** Store a new authorization code (c->code_hash is filled here; c's other fields are the
  * caller's) and write the code string (43 chars + NUL). */
 int oauth_code_issue(struct oauth *o, struct oauth_code *c, char code_out[44]);

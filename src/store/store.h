@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /** Number of migrations built in: the schema version this binary writes. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 /** Largest avatar image accepted by store_avatar_set(), in bytes. */
 #define STORE_AVATAR_MAX (4u * 1024 * 1024)
 /** Largest secret store_secret_get() manages, in bytes. */
@@ -50,10 +50,61 @@ int store_schema_version(struct store *st, int *version);
  *  *to (may be NULL) get the versions before and after; errors as store_open. */
 int store_migrate(const char *path, int *from, int *to, char **errmsg);
 
-/** Group later calls into one transaction (BEGIN IMMEDIATE); not nestable. */
+/** Group later calls into one transaction (BEGIN IMMEDIATE); not nestable. A group
+ *  commit transaction still open (below) is committed first. */
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 int store_rollback(struct store *st);
+
+/* ---- group commit and checkpoints (the server's loop) ----
+ *
+ * On a store attached to a libuv loop, writes made between store_group_begin() and
+ * store_group_end() during one turn of the loop share one transaction, committed once
+ * in that turn (a uv_check handle, after the turn's I/O callbacks); each caller's
+ * callback runs after the commit, with TD_OK or the commit's error, and only then may
+ * the caller tell anyone about what it wrote. Inside the group, reads on this store see
+ * the group's uncommitted writes in order, so one-time transitions (code redemption,
+ * refresh rotation) behave exactly as if each caller had committed alone. A write made
+ * outside a group while a group transaction is open commits the group first (its
+ * callbacks still run later), so ungrouped writes keep their own durability.
+ *
+ * Attaching also moves WAL checkpoints off the loop thread: automatic checkpoints are
+ * off on this connection, and once the WAL holds ckpt_frames pages a PASSIVE checkpoint
+ * runs on libuv's thread pool with its own connection (one at a time). store_close()
+ * makes the final (TRUNCATE) checkpoint. */
+
+struct uv_loop_s;
+struct store_group_opts {
+    unsigned ckpt_frames; /* WAL pages that start a background checkpoint; 0 = 1000 */
+};
+struct store_group_stats {
+    uint64_t commits;      /* group transactions committed */
+    uint64_t failures;     /* group transactions that failed (every waiter told) */
+    uint64_t waiters;      /* callers served */
+    uint64_t checkpoints;  /* background checkpoints completed */
+    uint64_t loop_checkpoints; /* checkpoints the loop made itself (WAL past the hard cap) */
+};
+/** Called on the loop thread once the caller's writes are committed (TD_OK) or lost
+ *  (TD_EIO: the transaction was rolled back). */
+typedef void store_group_cb(void *ud, int status);
+
+/** Attach st to loop (the thread that will make every call on st). TD_EINVAL if already
+ *  attached. Without this, groups are plain autocommit and callbacks run at once. */
+int store_group_attach(struct store *st, struct uv_loop_s *loop,
+                       const struct store_group_opts *o);
+/** Commit what is open, deliver pending callbacks and close the handles; a background
+ *  checkpoint still running completes when the loop runs again (run it before
+ *  store_close()). NULL-safe; no-op when not attached. */
+void store_group_detach(struct store *st);
+/** Enter a group: writes from now until store_group_end() join this turn's transaction
+ *  (started here if needed, BEGIN IMMEDIATE). On error (TD_EIO) nothing was entered. */
+int store_group_begin(struct store *st);
+/** Leave the group; cb(ud, status) runs on the loop thread after the commit (at once,
+ *  with TD_OK, on a store that is not attached). */
+void store_group_end(struct store *st, store_group_cb *cb, void *ud);
+/** Commit the open group transaction now and run the callbacks (tests, shutdown). */
+void store_group_flush(struct store *st);
+void store_group_stats(struct store *st, struct store_group_stats *out);
 
 /* ---- accounts ---- */
 

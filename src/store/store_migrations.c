@@ -233,6 +233,17 @@ static const char m0006_mam[] =
     "  UPDATE mam_archives SET count = count - 1 WHERE account_id = OLD.account_id;\n"
     "END;\n";
 
+/* 0007_oauth_fast: every index on oauth_tokens is one more B-tree page written per
+ * token issued. Keep the ones queries use (the primary key for look-ups, grant_id for
+ * revoking a family, (account_id, client_id) for revoking a connected app, listing
+ * them and the account cascade); drop oauth_tokens_client, which only served the
+ * cascade of a client deletion (a rare administrative act that may scan), and
+ * oauth_tokens_expires, which only served store_oauth_purge_expired() (a batch job
+ * that may scan). */
+static const char m0007_oauth_fast[] =
+    "DROP INDEX oauth_tokens_client;\n"
+    "DROP INDEX oauth_tokens_expires;\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
@@ -241,5 +252,6 @@ const struct store_migration store__migrations[] = {
     {"0004_roster", m0004_roster},
     {"0005_xmpp_ext", m0005_xmpp_ext},
     {"0006_mam", m0006_mam},
+    {"0007_oauth_fast", m0007_oauth_fast},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

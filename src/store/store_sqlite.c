@@ -131,6 +131,7 @@ struct store {
         sqlite3_stmt *stmt;
     } extra[EXTRA_STMTS];
     size_t nextra;
+    struct store_group *group;     /* store_sqlite_group.c; NULL until attached */
 };
 
 int64_t store_now_ms(void)
@@ -226,7 +227,11 @@ static int bind_i64(struct store *st, sqlite3_stmt *s, int i, int64_t v)
 /* Step a statement that returns no rows; *changes (may be NULL) gets the row count. */
 static int step_done(struct store *st, sqlite3_stmt *s, int64_t *changes)
 {
-    int src = sqlite3_step(s);
+    int src;
+
+    if (st->group)
+        store__group_guard(st->group, s);
+    src = sqlite3_step(s);
 
     if (src == SQLITE_ROW)
         src = SQLITE_DONE;
@@ -240,7 +245,11 @@ static int step_done(struct store *st, sqlite3_stmt *s, int64_t *changes)
 /* Step once: TD_OK with a row, TD_ENOTFOUND without, else the mapped error. */
 static int step_row(struct store *st, sqlite3_stmt *s)
 {
-    int src = sqlite3_step(s);
+    int src;
+
+    if (st->group)
+        store__group_guard(st->group, s);
+    src = sqlite3_step(s);
 
     if (src == SQLITE_ROW)
         return TD_OK;
@@ -418,6 +427,8 @@ void store_close(struct store *st)
 {
     if (st == NULL)
         return;
+    store__group_free(st->group);
+    st->group = NULL;
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
     for (size_t i = 0; i < st->nextra; i++)
@@ -466,6 +477,8 @@ static int run_simple(struct store *st, enum q q)
 
 int store_begin(struct store *st)
 {
+    if (st->group)
+        store__group_guard(st->group, NULL); /* BEGIN counts as read-only: commit a group */
     return run_simple(st, Q_BEGIN);
 }
 
@@ -1036,6 +1049,16 @@ int store__stmt(struct store *st, const char *sql, sqlite3_stmt **out)
     }
     *out = st->extra[i].stmt;
     return TD_OK;
+}
+
+sqlite3 *store__db(struct store *st)
+{
+    return st->db;
+}
+
+struct store_group **store__group_slot(struct store *st)
+{
+    return &st->group;
 }
 
 void store__put(sqlite3_stmt *s)

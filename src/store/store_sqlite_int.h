@@ -29,4 +29,14 @@ int store__step_row(struct store *st, sqlite3_stmt *s);
 /** Column text as a malloc'd copy, or NULL for SQL NULL. */
 char *store__col_strdup(sqlite3_stmt *s, int i);
 
+/* Group commit (store_sqlite_group.c). */
+struct store_group;
+sqlite3 *store__db(struct store *st);
+struct store_group **store__group_slot(struct store *st);
+/** Before stepping s: a write (or, with s NULL, anything) outside a group while a group
+ *  transaction is open commits the group first; its callbacks run later on the loop. */
+void store__group_guard(struct store_group *g, sqlite3_stmt *s);
+/** Commit an open group and free it (store_close). */
+void store__group_free(struct store_group *g);
+
 #endif
