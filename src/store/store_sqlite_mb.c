@@ -1185,7 +1185,8 @@ static const char sql_relationship[] =
 static const char sql_block_insert[] =
     "INSERT OR IGNORE INTO blocks (account_id, target_id, id, created_at) "
     "VALUES (?1, ?2, ?3, ?4)";
-static const char sql_block_delete[] = "DELETE FROM blocks WHERE account_id = ?1 AND target_id = ?2";
+static const char sql_block_delete[] =
+    "DELETE FROM blocks WHERE account_id = ?1 AND target_id = ?2";
 #define BLOCKS_Q "SELECT id, target_id FROM blocks WHERE account_id = ?1 AND id < ?2 AND id > ?3"
 static const char sql_blocks_d[] = LIST_DESC(BLOCKS_Q);
 static const char sql_blocks_a[] = LIST_ASC(BLOCKS_Q);
@@ -1547,7 +1548,8 @@ int store_mb_media_create(struct store *st, struct store_mb_media *m)
 
     if (m->content_type == NULL || m->content_type[0] == '\0' ||
         too_long(m->content_type, STORE_MB_TYPE_MAX) || m->data == NULL || m->len == 0 ||
-        too_long(m->thumb_type, STORE_MB_TYPE_MAX) || too_long(m->blurhash, STORE_MB_BLURHASH_MAX) ||
+        too_long(m->thumb_type, STORE_MB_TYPE_MAX) ||
+        too_long(m->blurhash, STORE_MB_BLURHASH_MAX) ||
         m->width < 0 || m->height < 0 || (m->thumb_len > 0 && m->thumb == NULL))
         return TD_EINVAL;
     if (m->len > STORE_MB_MEDIA_MAX || m->thumb_len > STORE_MB_THUMB_MAX)

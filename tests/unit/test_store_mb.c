@@ -938,7 +938,8 @@ static void test_follows(void **state)
 static void test_relationships_mutes(void **state)
 {
     struct fx *f = *state;
-    int64_t a = mkacct(f, "alice"), b = mkacct(f, "bob"), c = mkacct(f, "carol"), d = mkacct(f, "dave");
+    int64_t a = mkacct(f, "alice"), b = mkacct(f, "bob"), c = mkacct(f, "carol");
+    int64_t d = mkacct(f, "dave");
     int64_t targets[] = {b, c, d};
     struct store_mb_relationship r[3];
     struct store_mb_list l;
