@@ -244,6 +244,172 @@ static const char m0007_oauth_fast[] =
     "DROP INDEX oauth_tokens_client;\n"
     "DROP INDEX oauth_tokens_expires;\n";
 
+/* 0008_microblog: the microblog (store_mb.h). Posts are keyed by ids_next()
+ * snowflakes, so "newest first" is ORDER BY id DESC and every list pages by
+ * id. A reblog is a post without text whose reblog_of_id names the original
+ * (deleted with it by cascade); in_reply_to_id is not a foreign key, so a
+ * reply outlives its deleted parent as in Mastodon. Counters live in
+ * posts.*_count and account_stats and are kept by the triggers at the end,
+ * which fire in the writing transaction, also for rows removed by a cascade
+ * (an account's deletion fixes the counts of the posts it favourited). The
+ * secondary indexes of WITHOUT ROWID tables carry the primary key, so
+ * follows_followee (followee_id, id) also covers the follower ids of the
+ * fan-out scan. Notifications of type favourite, reblog and follow are unique
+ * per (recipient, type, sender, post). */
+static const char m0008_microblog[] =
+    "ALTER TABLE accounts ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE accounts ADD COLUMN discoverable INTEGER NOT NULL DEFAULT 1;\n"
+    "CREATE TABLE posts (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  in_reply_to_id INTEGER,\n"
+    "  in_reply_to_account_id INTEGER,\n"
+    "  reblog_of_id INTEGER REFERENCES posts(id) ON DELETE CASCADE,\n"
+    "  visibility INTEGER NOT NULL DEFAULT 0,\n" /* 0 public 1 unlisted 2 private 3 direct */
+    "  sensitive INTEGER NOT NULL DEFAULT 0,\n"
+    "  spoiler_text TEXT NOT NULL DEFAULT '',\n"
+    "  source TEXT NOT NULL DEFAULT '',\n"       /* as typed */
+    "  content TEXT NOT NULL DEFAULT '',\n"      /* rendered HTML */
+    "  language TEXT,\n"
+    "  created_at INTEGER NOT NULL,\n"
+    "  edited_at INTEGER NOT NULL DEFAULT 0,\n"  /* 0: never edited */
+    "  replies_count INTEGER NOT NULL DEFAULT 0,\n"
+    "  reblogs_count INTEGER NOT NULL DEFAULT 0,\n"
+    "  favourites_count INTEGER NOT NULL DEFAULT 0,\n"
+    "  idempotency_hash BLOB);\n"                /* SHA-256 of Idempotency-Key */
+    "CREATE INDEX posts_account ON posts(account_id, id);\n"
+    "CREATE INDEX posts_reply ON posts(in_reply_to_id) WHERE in_reply_to_id IS NOT NULL;\n"
+    "CREATE INDEX posts_reblog ON posts(reblog_of_id) WHERE reblog_of_id IS NOT NULL;\n"
+    "CREATE UNIQUE INDEX posts_reblog_once ON posts(account_id, reblog_of_id)\n"
+    "  WHERE reblog_of_id IS NOT NULL;\n"
+    "CREATE UNIQUE INDEX posts_idempotency ON posts(account_id, idempotency_hash)\n"
+    "  WHERE idempotency_hash IS NOT NULL;\n"
+    "CREATE INDEX posts_public ON posts(id) WHERE visibility = 0 AND reblog_of_id IS NULL;\n"
+    "CREATE INDEX posts_direct ON posts(account_id, id) WHERE visibility = 3;\n"
+    "CREATE TABLE post_edits (\n"
+    "  post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,\n"
+    "  id INTEGER NOT NULL,\n"                   /* ids_next(): the order of versions */
+    "  edited_at INTEGER NOT NULL,\n"            /* when this version was written */
+    "  source TEXT NOT NULL, content TEXT NOT NULL, spoiler_text TEXT NOT NULL,\n"
+    "  sensitive INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (post_id, id)) WITHOUT ROWID;\n"
+    "CREATE TABLE mentions (\n"
+    "  post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  PRIMARY KEY (post_id, account_id)) WITHOUT ROWID;\n"
+    "CREATE INDEX mentions_account ON mentions(account_id, post_id);\n"
+    "CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);\n" /* normalized */
+    "CREATE TABLE post_tags (\n"
+    "  tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,\n"
+    "  post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,\n"
+    "  PRIMARY KEY (tag_id, post_id)) WITHOUT ROWID;\n"
+    "CREATE INDEX post_tags_post ON post_tags(post_id, tag_id);\n"
+    "CREATE TABLE follows (\n"
+    "  follower_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  followee_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  id INTEGER NOT NULL,\n"                   /* ids_next(): pages the lists */
+    "  created_at INTEGER NOT NULL,\n"
+    "  show_reblogs INTEGER NOT NULL DEFAULT 1,\n"
+    "  PRIMARY KEY (follower_id, followee_id)) WITHOUT ROWID;\n"
+    "CREATE INDEX follows_followee ON follows(followee_id, id);\n"
+    "CREATE INDEX follows_follower ON follows(follower_id, id);\n"
+    "CREATE TABLE follow_requests (\n"
+    "  requester_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  target_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  id INTEGER NOT NULL,\n"
+    "  created_at INTEGER NOT NULL,\n"
+    "  show_reblogs INTEGER NOT NULL DEFAULT 1,\n"
+    "  PRIMARY KEY (requester_id, target_id)) WITHOUT ROWID;\n"
+    "CREATE INDEX follow_requests_target ON follow_requests(target_id, id);\n"
+    "CREATE TABLE blocks (\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  target_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  id INTEGER NOT NULL,\n"
+    "  created_at INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (account_id, target_id)) WITHOUT ROWID;\n"
+    "CREATE INDEX blocks_target ON blocks(target_id, account_id);\n"
+    "CREATE INDEX blocks_list ON blocks(account_id, id);\n"
+    "CREATE TABLE mutes (\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  target_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  id INTEGER NOT NULL,\n"
+    "  hide_notifications INTEGER NOT NULL DEFAULT 1,\n"
+    "  expires_at INTEGER NOT NULL DEFAULT 0,\n" /* 0: never */
+    "  created_at INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (account_id, target_id)) WITHOUT ROWID;\n"
+    "CREATE INDEX mutes_target ON mutes(target_id);\n"
+    "CREATE INDEX mutes_list ON mutes(account_id, id);\n"
+    "CREATE TABLE favourites (\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,\n"
+    "  id INTEGER NOT NULL,\n"
+    "  created_at INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (account_id, post_id)) WITHOUT ROWID;\n"
+    "CREATE INDEX favourites_post ON favourites(post_id, id);\n"
+    "CREATE INDEX favourites_list ON favourites(account_id, id);\n"
+    "CREATE TABLE notifications (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  type TEXT NOT NULL,\n"
+    "  from_account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  post_id INTEGER REFERENCES posts(id) ON DELETE CASCADE,\n"
+    "  created_at INTEGER NOT NULL,\n"
+    "  read INTEGER NOT NULL DEFAULT 0);\n"
+    "CREATE INDEX notifications_account ON notifications(account_id, id);\n"
+    "CREATE INDEX notifications_from ON notifications(from_account_id);\n"
+    "CREATE INDEX notifications_post ON notifications(post_id) WHERE post_id IS NOT NULL;\n"
+    "CREATE UNIQUE INDEX notifications_once ON notifications(account_id, type,\n"
+    "  from_account_id, ifnull(post_id, 0)) WHERE type IN ('favourite', 'reblog', 'follow');\n"
+    "CREATE TABLE media (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  post_id INTEGER REFERENCES posts(id) ON DELETE SET NULL,\n" /* NULL until attached */
+    "  content_type TEXT NOT NULL,\n"
+    "  data BLOB NOT NULL,\n"
+    "  thumb BLOB, thumb_type TEXT,\n"
+    "  width INTEGER NOT NULL DEFAULT 0, height INTEGER NOT NULL DEFAULT 0,\n"
+    "  description TEXT NOT NULL DEFAULT '',\n"
+    "  blurhash TEXT,\n"
+    "  created_at INTEGER NOT NULL);\n"
+    "CREATE INDEX media_post ON media(post_id) WHERE post_id IS NOT NULL;\n"
+    "CREATE INDEX media_account ON media(account_id, id);\n"
+    "CREATE TABLE account_stats (\n"
+    "  account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  followers_count INTEGER NOT NULL DEFAULT 0,\n"
+    "  following_count INTEGER NOT NULL DEFAULT 0,\n"
+    "  statuses_count INTEGER NOT NULL DEFAULT 0,\n"
+    "  last_status_at INTEGER NOT NULL DEFAULT 0);\n"
+    "INSERT INTO account_stats (account_id) SELECT id FROM accounts;\n"
+    /* The counters. statuses_count leaves out direct posts, as Mastodon does. */
+    "CREATE TRIGGER accounts_stats AFTER INSERT ON accounts BEGIN\n"
+    "  INSERT OR IGNORE INTO account_stats (account_id) VALUES (NEW.id); END;\n"
+    "CREATE TRIGGER posts_ins AFTER INSERT ON posts BEGIN\n"
+    "  UPDATE account_stats SET statuses_count = statuses_count + (NEW.visibility <> 3),\n"
+    "    last_status_at = max(last_status_at, NEW.created_at) WHERE account_id = NEW.account_id;\n"
+    "  UPDATE posts SET replies_count = replies_count + 1 WHERE id = NEW.in_reply_to_id;\n"
+    "  UPDATE posts SET reblogs_count = reblogs_count + 1 WHERE id = NEW.reblog_of_id; END;\n"
+    "CREATE TRIGGER posts_del AFTER DELETE ON posts BEGIN\n"
+    "  UPDATE account_stats SET statuses_count = max(statuses_count - (OLD.visibility <> 3), 0)\n"
+    "    WHERE account_id = OLD.account_id;\n"
+    "  UPDATE posts SET replies_count = max(replies_count - 1, 0) WHERE id = OLD.in_reply_to_id;\n"
+    "  UPDATE posts SET reblogs_count = max(reblogs_count - 1, 0) WHERE id = OLD.reblog_of_id;\n"
+    "  END;\n"
+    "CREATE TRIGGER favourites_ins AFTER INSERT ON favourites BEGIN\n"
+    "  UPDATE posts SET favourites_count = favourites_count + 1 WHERE id = NEW.post_id; END;\n"
+    "CREATE TRIGGER favourites_del AFTER DELETE ON favourites BEGIN\n"
+    "  UPDATE posts SET favourites_count = max(favourites_count - 1, 0) WHERE id = OLD.post_id;\n"
+    "  END;\n"
+    "CREATE TRIGGER follows_ins AFTER INSERT ON follows BEGIN\n"
+    "  UPDATE account_stats SET following_count = following_count + 1\n"
+    "    WHERE account_id = NEW.follower_id;\n"
+    "  UPDATE account_stats SET followers_count = followers_count + 1\n"
+    "    WHERE account_id = NEW.followee_id; END;\n"
+    "CREATE TRIGGER follows_del AFTER DELETE ON follows BEGIN\n"
+    "  UPDATE account_stats SET following_count = max(following_count - 1, 0)\n"
+    "    WHERE account_id = OLD.follower_id;\n"
+    "  UPDATE account_stats SET followers_count = max(followers_count - 1, 0)\n"
+    "    WHERE account_id = OLD.followee_id; END;\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
@@ -253,5 +419,6 @@ const struct store_migration store__migrations[] = {
     {"0005_xmpp_ext", m0005_xmpp_ext},
     {"0006_mam", m0006_mam},
     {"0007_oauth_fast", m0007_oauth_fast},
+    {"0008_microblog", m0008_microblog},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

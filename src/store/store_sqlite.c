@@ -119,7 +119,7 @@ static const char *const sql_text[Q_COUNT] = {
                         "VALUES (?1, ?2, ?3)",
 };
 
-#define EXTRA_STMTS 128
+#define EXTRA_STMTS 256
 
 struct store {
     sqlite3 *db;                   /* owned; closed by store_close() */
