@@ -218,12 +218,18 @@ static void mam_message_post(struct xmpp_session *s, int slot, struct xmpp_el *m
     memset(&m->p, 0, sizeof(m->p));
     if (p.msg != msg || (n == 0 && !offline))
         return; /* not archived, or neither delivered nor stored */
+    /* Both rows join the loop turn's group transaction (store.h): one commit
+     * for every message of the turn instead of two each. The message is
+     * already on its way; an archive row is committed within the same turn. */
+    bool grouped = store_group_begin(s->srv->store) == TD_OK;
     if (p.sender_acct)
         archive(s->srv, p.sender_acct, p.sender_id,
                 strcmp(to_bare, s->bare) == 0 ? s->bare : xmpp_el_attr(msg, "to"), true,
                 p.stored, a);
     if (p.rcpt_acct)
         archive(s->srv, p.rcpt_acct, p.rcpt_id, s->full, false, p.stored, a);
+    if (grouped)
+        store_group_end(s->srv->store, NULL, NULL);
 }
 
 /* ---- queries ---- */
