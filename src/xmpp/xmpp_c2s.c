@@ -974,9 +974,13 @@ static void iq_server(struct xmpp_session *s, struct xmpp_el *iq, struct xmpp_el
         disco_info(s, iq, q, from ? from : s->srv->domain, from != NULL);
     } else if (strcmp(type, "get") == 0 && strcmp(q->name, "query") == 0 &&
                strcmp(q->ns, XMPP_NS_DISCO_ITEMS) == 0 && xmpp_el_attr(q, "node") == NULL) {
-        buf_init(&b, 0); /* no items (services) yet */
+        buf_init(&b, 0); /* the services modules run (MUC, upload, components) */
         xmpp__iq_result_open(&b, iq, from ? from : s->srv->domain);
-        buf_appends(&b, "><query xmlns='" XMPP_NS_DISCO_ITEMS "'/></iq>");
+        buf_appends(&b, "><query xmlns='" XMPP_NS_DISCO_ITEMS "'>");
+        for (size_t i = 0; i < xmpp__nmods && from == NULL; i++)
+            if (xmpp__mods[i]->disco_items)
+                xmpp__mods[i]->disco_items(s->srv, (int)i, &b);
+        buf_appends(&b, "</query></iq>");
         send_stanza_buf(s, &b);
         buf_free(&b);
     } else {
@@ -1077,6 +1081,11 @@ static void handle_stanza(struct xmpp_session *s, struct xmpp_el *el, struct are
         }
         to_s = xmpp_jid_full(a, &to);
         xmpp_el_attr_set(a, el, "to", to_s);
+        if (strcmp(to.domain, s->srv->domain) != 0)
+            for (size_t i = 0; i < xmpp__nmods; i++)
+                if (xmpp__mods[i]->route_domain &&
+                    xmpp__mods[i]->route_domain(s, (int)i, el, &to, a) == XMPP_MOD_HANDLED)
+                    return;
     }
     if (strcmp(el->name, "iq") == 0)
         handle_iq(s, el, to_attr ? &to : NULL, to_s, a);

@@ -164,6 +164,15 @@ struct xmpp_mod {
     void (*message_post)(struct xmpp_session *s, int slot, struct xmpp_el *msg,
                          const char *to_bare, struct xmpp_route **to, size_t n, bool offline,
                          struct arena *a);
+    /* A stanza from s to another domain than ours (after the from stamp and
+     * the to check): a service the module runs on a subdomain (MUC, upload)
+     * or a component takes it and returns HANDLED; unclaimed domains get
+     * remote-server-not-found (no server-to-server). */
+    int (*route_domain)(struct xmpp_session *s, int slot, struct xmpp_el *el,
+                        const struct xmpp_jid *to, struct arena *a);
+    /* Items the server lists in its disco#items (XEP-0030 §4): services as
+     * <item jid='...' name='...'/>. */
+    void (*disco_items)(struct xmpp_c2s *srv, int slot, struct buf *out);
     /* Blocking (XEP-0191): does user_bare refuse traffic with other_bare? */
     bool (*blocks)(struct xmpp_c2s *srv, int slot, const char *user_bare,
                    const char *other_bare);
@@ -290,6 +299,16 @@ bool xmpp__blocked(struct xmpp_c2s *srv, const char *user_bare, const char *othe
 void xmpp__ws_shutdown(struct xmpp_c2s *srv);
 
 /* ---- xmpp_im.c: RFC 6121 ---- */
+/** A stanza from a service (a MUC room, a component, the upload service)
+ *  to a local user, el's from and to set (to on our domain). A full JID:
+ *  that resource (a message to a resource that is gone goes on as to the
+ *  bare JID, RFC 6121 §8.5.3.2.1); a bare JID: a message to the most
+ *  available resources or, none being available, to offline storage
+ *  (chat/normal with a body); presence to every available resource; an iq
+ *  to a bare JID is not delivered. Refused when the user blocks the sender.
+ *  TD_OK if delivered or stored; TD_ENOTFOUND if nobody took it (the
+ *  caller answers with an error where the protocol wants one). */
+int xmpp__deliver_local(struct xmpp_c2s *srv, struct xmpp_el *el, struct arena *a);
 /** XEP-0191 §3.3 for a stanza from s to bare: true (and answered) when
  *  either side blocks the other. */
 bool xmpp__im_check_blocked(struct xmpp_session *s, struct xmpp_el *el, const char *bare);

@@ -808,3 +808,44 @@ void xmpp__im_leave_presence(struct xmpp_session *s)
     buf_free(&b);
 }
 
+
+int xmpp__deliver_local(struct xmpp_c2s *srv, struct xmpp_el *el, struct arena *a)
+{
+    const char *to_s = xmpp_el_attr(el, "to"), *from_s = xmpp_el_attr(el, "from");
+    struct xmpp_route *rts[XMPP_RESOURCES_MAX];
+    struct xmpp_jid to, from;
+    const char *bare, *type;
+    size_t n = 0;
+
+    if (to_s == NULL || from_s == NULL || xmpp_jid_parse(a, to_s, &to) != TD_OK ||
+        xmpp_jid_parse(a, from_s, &from) != TD_OK || to.local == NULL ||
+        strcmp(to.domain, srv->domain) != 0)
+        return TD_EINVAL;
+    bare = xmpp_jid_bare(a, &to);
+    if (xmpp__blocked(srv, bare, xmpp_jid_bare(a, &from)))
+        return TD_ENOTFOUND; /* XEP-0191 §3.3: as if the user did not exist */
+    if (to.resource) {
+        struct xmpp_route *rt = xmpp_router_find(srv->router, xmpp_jid_full(a, &to));
+        if (rt) {
+            xmpp__deliver_el(&rt, 1, el);
+            return TD_OK;
+        }
+        if (strcmp(el->name, "message") != 0)
+            return TD_ENOTFOUND;
+    }
+    if (strcmp(el->name, "presence") == 0) {
+        n = xmpp__resources_of(srv, bare, true, NULL, rts);
+    } else if (strcmp(el->name, "message") == 0) {
+        n = xmpp_router_best(srv->router, bare, rts, XMPP_RESOURCES_MAX);
+        if (n == 0) {
+            type = xmpp_el_attr(el, "type");
+            if (type && strcmp(type, "groupchat") == 0)
+                return TD_ENOTFOUND; /* room traffic is not kept for the offline */
+            return xmpp__im_offline_keep(srv, to.local, el, a) == TD_OK ? TD_OK : TD_ENOTFOUND;
+        }
+    }
+    if (n == 0)
+        return TD_ENOTFOUND;
+    xmpp__deliver_el(rts, n, el);
+    return TD_OK;
+}
