@@ -658,19 +658,11 @@ static void fan_out(struct mb *mb, const struct store_mb_post *p, int type, bool
     struct fan f = {.mb = mb, .p = p, .push = push};
     struct mb_event ev = {.type = type, .post_id = p->id, .account_id = p->account_id};
     struct mb_ring *r;
-    const struct store_mb_post *orig = p;
-    struct store_mb_post o;
-    bool have_o = false;
     int64_t direct[STORE_MB_MENTIONS_MAX + 1];
     size_t nd = 0;
 
-    if (p->reblog_of_id != 0) {
+    if (p->reblog_of_id != 0)
         f.reblogger = p->account_id;
-        if (store_mb_post_get(mb->st, p->reblog_of_id, 0, &o) == TD_OK) {
-            have_o = true;
-            orig = &o;
-        }
-    }
     mb->naud = 0;
     aud_add(mb, p->account_id);
     if (push && (r = ring_find(mb, p->account_id)) != NULL)
@@ -692,12 +684,10 @@ static void fan_out(struct mb *mb, const struct store_mb_post *p, int type, bool
             ev.direct = direct;
             ev.ndirect = nd;
         }
-    } else {
-        ev.public_stream = orig->visibility == STORE_MB_PUBLIC && p->visibility == 0;
     }
+    /* reblogs go to home streams only: Mastodon's public and tag timelines and
+     * their streams carry no reblogs */
     emit(mb, &ev);
-    if (have_o)
-        store_mb_post_clear(&o);
 }
 
 /* ---- actions ---- */
@@ -1164,7 +1154,8 @@ int mb_home(struct mb *mb, int64_t viewer, const struct store_mb_page *pg0,
     bool past = !r->complete && (pg.min_id != 0 ? pg.min_id < oldest : out->n < limit);
     if (pg.min_id == 0 || !past) {
         rc = home_fill(mb, viewer, asc, r->n, &pg, limit, out);
-        past = !r->complete && out->n < limit && (pg.min_id == 0 || pg.min_id < oldest);
+        past = !r->complete && out->n < limit && pg.since_id < oldest &&
+               (pg.min_id == 0 || pg.min_id < oldest);
     }
     free(asc);
     if (rc == TD_OK && past) {

@@ -542,6 +542,7 @@ static void test_reblogs_home(void **state)
     assert_int_equal(f->ev[0].post_id, rb);
     assert_true(has_id(f->ev[0].home, f->ev[0].nhome, f->a[BOB]));
     assert_false(has_id(f->ev[0].home, f->ev[0].nhome, f->a[DAVE])); /* show_reblogs off */
+    assert_false(f->ev[0].pub); /* reblogs stay out of the public stream */
     assert_true(in_home(f, BOB, rb));
     assert_false(in_home(f, DAVE, rb));
     /* bob mutes alice: her post reblogged by carol is hidden from his home */
