@@ -152,6 +152,9 @@ static const struct opt opts[] = {
         "Other web origins (scheme://host[:port], space-separated) whose pages may open "
         "XMPP sessions at /xmpp-websocket; the site's own origin always may"),
 
+    INT("microblog", "max_chars", mb_max_chars, "500", 1, 100000, false,
+        "Longest microblog post, in characters as Mastodon counts them (a link is 23)"),
+
     ENUM("log", "level", log_level, "info", log_level_values, true,
          "Lowest level logged: debug, info, warn or error"),
     BOOL("log", "access", log_access, "true", true, "Log every HTTP request"),

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/* The microblog service, transport-free: the one place where posting,
+ * editing, deleting, reblogs, favourites, follows, blocks and mutes happen,
+ * where visibility is decided (mb_visible()) and where timelines are read.
+ * The Mastodon-compatible API and the web pages call this layer and learn of
+ * changes only through its events (mb_subscribe()); nothing here knows HTTP,
+ * JSON or a connection.
+ *
+ * Semantics follow the Mastodon API's documented behaviour (Status
+ * visibilities public / unlisted / private / direct, notification types,
+ * streaming events update / delete / notification / status.update and their
+ * streams user, public:local, hashtag:local, direct) and Mastodon's
+ * FanOutOnWriteService for who receives a post in the home timeline.
+ *
+ * Home timelines are fanned out on write into in-memory rings (one per
+ * account that has read its home since start, built lazily from
+ * store_mb_home_rebuild()); see docs/architecture.md for why and the numbers.
+ *
+ * Threading: one struct mb per server, used on the loop thread only. Event
+ * callbacks run on that thread, synchronously, after the store writes of the
+ * action that caused them (inside a store group, before its commit). */
+#ifndef TD_MB_H
+#define TD_MB_H
+
+#include "store/store.h"
+#include "store/store_mb.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MB_HOME_DEFAULT 800     /* ring size: Mastodon's FeedManager::MAX_ITEMS */
+#define MB_MEDIA_MAX STORE_MB_MEDIA_PER_POST
+#define MB_IDEM_KEY_MAX 256     /* bytes of an Idempotency-Key */
+#define MB_ERROR_MAX 160
+
+struct mb_opts {
+    const char *base_url; /* "https://example.org", no trailing slash needed */
+    size_t max_chars;     /* 0 = MB_TEXT_DEFAULT_LIMIT (conf microblog.max_chars) */
+    size_t home_size;     /* newest ids kept per ring; 0 = MB_HOME_DEFAULT, capped at
+                           * STORE_MB_HOME_MAX (what the store can rebuild) */
+};
+
+/* Why an action was refused, for the API's {"error": ...}. code repeats the
+ * returned TD_E* value. */
+struct mb_error {
+    int code;
+    char msg[MB_ERROR_MAX];
+};
+
+enum mb_event_type {
+    MB_EV_UPDATE = 1,        /* a new post or reblog */
+    MB_EV_DELETE = 2,        /* a post or reblog went */
+    MB_EV_NOTIFICATION = 3,  /* a notification for account_id */
+    MB_EV_STATUS_UPDATE = 4, /* a post was edited */
+};
+
+/* What subscribers get. Arrays are valid only during the callback. The
+ * audience of an update or status.update: the home streams of `home`
+ * (author and followers as the fan-out computed them; a follower's mutes
+ * and show_reblogs are honoured for reblogs, mutes of posts are applied at
+ * read time and should be by the stream too), the public stream if
+ * `public_stream`, the hashtag streams of `tags`, the direct streams of
+ * `direct`. A delete goes to everyone who may hold the post. */
+struct mb_event {
+    int type;             /* enum mb_event_type */
+    int64_t post_id;      /* update, delete, status.update */
+    int64_t account_id;   /* notification: recipient; others: the post's author */
+    int64_t notif_id;     /* notification */
+    const int64_t *home;
+    size_t nhome;
+    bool public_stream;
+    const char *const *tags;
+    size_t ntags;
+    const int64_t *direct;
+    size_t ndirect;
+};
+typedef void mb_event_cb(void *ud, const struct mb_event *ev);
+
+struct mb_ring;
+struct mb_sub {
+    mb_event_cb *cb;
+    void *ud;
+};
+
+struct mb {
+    struct store *st;
+    char *base_url;
+    char *host;                /* base_url's host: "@user@host" is local */
+    size_t max_chars, home_size;
+    struct mb_ring **rings;    /* open addressing on account id */
+    size_t rings_cap, rings_n;
+    struct mb_sub *subs;
+    size_t nsubs;
+    /* fan-out scratch, reused */
+    int64_t *aud;
+    size_t naud, aud_cap;
+};
+
+struct mb_post_req {
+    const char *text;        /* required unless media are attached */
+    size_t text_len;
+    int visibility;          /* enum store_mb_visibility */
+    const char *spoiler_text; /* NULL = none */
+    bool sensitive;
+    int64_t in_reply_to_id;  /* 0 = none */
+    const int64_t *media;
+    size_t nmedia;
+    const char *idempotency_key; /* NULL = none */
+    const char *language;    /* NULL = none */
+};
+
+/** Set up mb over st. opts may be NULL (defaults). TD_OK. */
+int mb_init(struct mb *mb, struct store *st, const struct mb_opts *opts);
+void mb_free(struct mb *mb);
+/** Add a subscriber; callbacks are called in subscription order. */
+void mb_subscribe(struct mb *mb, mb_event_cb *cb, void *ud);
+
+/** May viewer (0 = anonymous) see p? store_mb_can_see() for p and, for a
+ *  reblog, its original. False on a store error (closed by default). */
+bool mb_visible(struct mb *mb, int64_t viewer, const struct store_mb_post *p);
+/** Read post id for viewer into *out: TD_ENOTFOUND also when not visible. */
+int mb_get(struct mb *mb, int64_t viewer, int64_t id, struct store_mb_post *out);
+
+/* ---- actions; err may be NULL ---- */
+
+/** Post as author. *id_out gets the new post (or, for a repeated
+ *  idempotency key, the earlier one with TD_OK and no events). TD_EINVAL
+ *  (bad text, visibility, language, reply, media), TD_ETOOBIG (over the
+ *  limit), TD_ENOTFOUND / TD_EDENIED for reply and media, with err->msg. */
+int mb_post_create(struct mb *mb, int64_t author, const struct mb_post_req *req,
+                   int64_t *id_out, struct mb_error *err);
+/** Edit id (author only): text, spoiler, sensitive, language and media of
+ *  req; visibility and in_reply_to are kept. The store keeps the history. */
+int mb_post_edit(struct mb *mb, int64_t author, int64_t id, const struct mb_post_req *req,
+                 struct mb_error *err);
+/** Delete id (author only), with its reblogs. */
+int mb_post_delete(struct mb *mb, int64_t author, int64_t id, struct mb_error *err);
+/** Reblog post id (public or unlisted only). *reblog_id (may be NULL). */
+int mb_reblog(struct mb *mb, int64_t account, int64_t id, int64_t *reblog_id,
+              struct mb_error *err);
+int mb_unreblog(struct mb *mb, int64_t account, int64_t id, struct mb_error *err);
+/** Favourite a visible post. Repeating is TD_OK. */
+int mb_favourite(struct mb *mb, int64_t account, int64_t id, struct mb_error *err);
+int mb_unfavourite(struct mb *mb, int64_t account, int64_t id, struct mb_error *err);
+/** *state (may be NULL): enum store_mb_follow_state. */
+int mb_follow(struct mb *mb, int64_t follower, int64_t target, bool show_reblogs, int *state,
+              struct mb_error *err);
+int mb_unfollow(struct mb *mb, int64_t follower, int64_t target, struct mb_error *err);
+int mb_follow_authorize(struct mb *mb, int64_t target, int64_t requester, struct mb_error *err);
+int mb_follow_reject(struct mb *mb, int64_t target, int64_t requester, struct mb_error *err);
+int mb_block(struct mb *mb, int64_t account, int64_t target, struct mb_error *err);
+int mb_unblock(struct mb *mb, int64_t account, int64_t target, struct mb_error *err);
+/** expires_at 0 = never. */
+int mb_mute(struct mb *mb, int64_t account, int64_t target, bool notifications,
+            int64_t expires_at, struct mb_error *err);
+int mb_unmute(struct mb *mb, int64_t account, int64_t target, struct mb_error *err);
+
+/* ---- lists: every post id in them is visible to viewer (mb_visible()), and
+ * posts by accounts the viewer blocks or mutes are left out of home, public,
+ * tag and context lists. Cursors page as store_mb_page says. ---- */
+
+/** Home timeline from the viewer's ring (built on first read), falling back
+ *  to the store (at most STORE_MB_HOME_MAX deep) past the ring's oldest id. */
+int mb_home(struct mb *mb, int64_t viewer, const struct store_mb_page *pg,
+            struct store_mb_list *out);
+int mb_public(struct mb *mb, int64_t viewer, bool only_media, const struct store_mb_page *pg,
+              struct store_mb_list *out);
+int mb_tag(struct mb *mb, int64_t viewer, const char *tag, const struct store_mb_page *pg,
+           struct store_mb_list *out);
+/** flags: STORE_MB_EXCLUDE_REPLIES, STORE_MB_EXCLUDE_REBLOGS, STORE_MB_ONLY_MEDIA. */
+int mb_account(struct mb *mb, int64_t viewer, int64_t account, int flags,
+               const struct store_mb_page *pg, struct store_mb_list *out);
+/** Thread around id (which must be visible): visible ancestors and descendants,
+ *  caller-freed arrays (free()). */
+int mb_context(struct mb *mb, int64_t viewer, int64_t id, int64_t **anc, size_t *nanc,
+               int64_t **desc, size_t *ndesc);
+/** Posts viewer favourited that viewer may still see (cursor: the favourite). */
+int mb_favourites(struct mb *mb, int64_t viewer, const struct store_mb_page *pg,
+                  struct store_mb_list *out);
+/** Accounts that favourited id; TD_ENOTFOUND when viewer may not see id. */
+int mb_favourited_by(struct mb *mb, int64_t viewer, int64_t id, const struct store_mb_page *pg,
+                     struct store_mb_list *out);
+int mb_reblogged_by(struct mb *mb, int64_t viewer, int64_t id, const struct store_mb_page *pg,
+                    struct store_mb_list *out);
+
+/* Notifications of viewer (newest first). Those pointing at a post viewer
+ * may no longer see are left out. */
+struct mb_notif_list {
+    size_t n;
+    struct store_mb_notif v[STORE_MB_ACCOUNTS_MAX];
+};
+int mb_notifications(struct mb *mb, int64_t viewer, unsigned types, unsigned exclude,
+                     const struct store_mb_page *pg, struct mb_notif_list *out);
+int mb_notif_dismiss(struct mb *mb, int64_t viewer, int64_t id);
+int mb_notif_clear(struct mb *mb, int64_t viewer);
+int mb_notif_mark_read(struct mb *mb, int64_t viewer, int64_t upto);
+
+/** Accounts whose home ring is built (for tests and metrics). */
+size_t mb_rings(const struct mb *mb);
+
+#endif
