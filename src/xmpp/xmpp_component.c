@@ -212,7 +212,7 @@ static void comp_send_el(struct comp_conn *cc, struct xmpp_el *el)
 
 static void handshake(struct comp_conn *cc, struct xmpp_el *el, struct arena *a)
 {
-    uint8_t want[20], got[20];
+    uint8_t want[20] = {0}, got[20] = {0};
     unsigned int want_len = 0;
     size_t got_len = 0, tlen;
     const char *text = xmpp_el_text(a, el, &tlen);

@@ -248,16 +248,21 @@ def test_second_connection_conflicts(server):
     first.sendall(b"<iq type='get' id='p2' from='%s' to='localhost'>"
                   b"<ping xmlns='urn:xmpp:ping'/></iq>" % DOMAIN.encode())
     assert b"id='p2'" in read_until(first, b"/>")
-    first.close()
+    # a stopping server ends the component's stream with system-shutdown
+    assert server.stop() == 0
+    assert b"<system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in read_all(first)
 
 
 def test_malformed_components_option_refused(make_tandem):
-    from conftest import Tandem
-    t = Tandem(env_extra={"TANDEM_XMPP_COMPONENT_PORT": "0",
-                          "TANDEM_XMPP_COMPONENTS": "echo.localhost:x bad@user.localhost:y"})
-    try:
-        r = t.cli("serve")
-        assert r.returncode != 0
-        assert "xmpp.components" in (r.stderr + r.stdout)
-    finally:
-        t.cleanup()
+    t = make_tandem(env_extra={"TANDEM_XMPP_COMPONENT_PORT": "0",
+                               "TANDEM_XMPP_COMPONENTS": "echo.localhost:x bad@user.localhost:y"},
+                    start=False)
+    r = t.cli("serve")
+    assert r.returncode != 0
+    assert "xmpp.components: 'bad@user.localhost' is not a domain" in r.stderr
+    r = t.cli("config", "check")
+    assert r.returncode == 0  # the shape is right; the domain is checked at start
+    t.env["TANDEM_XMPP_COMPONENTS"] = "echo.localhost"
+    r = t.cli("config", "check")
+    assert r.returncode != 0 and "xmpp.components: 'echo.localhost' is not domain:secret" \
+        in r.stderr
