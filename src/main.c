@@ -757,6 +757,8 @@ static void stop_check(uv_timer_t *t)
             listener_foreach(xmpp_c2s_listener(s->xmpp), abort_conn, NULL);
         if (s->xmpp && xmpp_c2s_tls_listener(s->xmpp))
             listener_foreach(xmpp_c2s_tls_listener(s->xmpp), abort_conn, NULL);
+        if (s->xmpp && xmpp_component_listener(s->xmpp))
+            listener_foreach(xmpp_component_listener(s->xmpp), abort_conn, NULL);
         return; /* the aborts finish on the next turns */
     }
     uv_stop(s->loop);
@@ -771,8 +773,10 @@ static void begin_shutdown(struct server *s, const char *why)
              http_server_inflight(s->http), conn_open_count());
     /* XMPP first: its WebSocket sessions get their system-shutdown stream
      * error before the HTTP server closes their connections. */
-    if (s->xmpp)
+    if (s->xmpp) {
+        xmpp_component_shutdown(s->xmpp);
         xmpp_c2s_shutdown(s->xmpp);
+    }
     http_server_shutdown(s->http, s->http_l);
     if (s->https_l)
         http_server_shutdown(s->http, s->https_l);
@@ -967,6 +971,20 @@ static int start_xmpp(struct server *s)
     if (xmpp_c2s_tls_listener(s->xmpp))
         log_info("server.listening", "proto=xmpps addr=%s port=%d", c->http_host,
                  xmpp_c2s_tls_port(s->xmpp));
+    /* XEP-0114 components: loopback only, the protocol has no TLS. */
+    struct xmpp_component_opts co = {
+        .host = "127.0.0.1",
+        .port = (int)c->xmpp_component_port,
+        .components = c->xmpp_components,
+    };
+    if (xmpp_component_start(s->xmpp, &co, &err) != TD_OK) {
+        fprintf(stderr, "tandem: %s\n", err ? err : "cannot start the component listener");
+        free(err);
+        return -1;
+    }
+    if (xmpp_component_port(s->xmpp) >= 0)
+        log_info("server.listening", "proto=xmpp-component addr=127.0.0.1 port=%d",
+                 xmpp_component_port(s->xmpp));
     xmpp_web = s->xmpp;
     http_router_add(s->app.router, "GET", "/xmpp-websocket", handle_xmpp_websocket);
     http_router_add(s->app.router, "GET", "/.well-known/host-meta", handle_host_meta);
@@ -1082,6 +1100,7 @@ out:
         listener_free(s.http_l);
     if (s.https_l)
         listener_free(s.https_l);
+    xmpp_component_close(s.xmpp);
     xmpp_c2s_close(s.xmpp);
     /* Commit what is pending; a running checkpoint finishes in the uv_run below. */
     store_group_detach(s.store);

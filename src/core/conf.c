@@ -151,6 +151,12 @@ static const struct opt opts[] = {
     STR("xmpp", "websocket_origins", xmpp_websocket_origins, "", NULL, true,
         "Other web origins (scheme://host[:port], space-separated) whose pages may open "
         "XMPP sessions at /xmpp-websocket; the site's own origin always may"),
+    INT("xmpp", "component_port", xmpp_component_port, "5347", -1, 65535, false,
+        "External component port (XEP-0114), bound to 127.0.0.1 only as the protocol has "
+        "no TLS; it runs when components are listed; 0 picks a free port (logged), -1 = off"),
+    STR("xmpp", "components", xmpp_components, "", NULL, false,
+        "External components allowed to connect, space-separated domain:secret pairs "
+        "(e.g. bridge.example.org:s3cret); the secrets make this file confidential"),
 
     INT("microblog", "max_chars", mb_max_chars, "500", 1, 100000, false,
         "Longest microblog post, in characters as Mastodon counts them (a link is 23)"),
@@ -589,6 +595,31 @@ static int load_env(struct load *ld)
     return TD_OK;
 }
 
+/* xmpp.components: each space-separated entry is domain:secret with both
+ * parts non-empty (the domain's JID rules are checked when the listener
+ * starts). TD_EINVAL with the message appended to msg. */
+static int components_check(const char *v, struct buf *msg)
+{
+    const char *p = v ? v : "";
+
+    while (*p) {
+        size_t n;
+        const char *colon;
+
+        p += strspn(p, " \t");
+        n = strcspn(p, " \t");
+        if (n == 0)
+            break;
+        colon = memchr(p, ':', n);
+        if (colon == NULL || colon == p || colon == p + n - 1) {
+            (void)buf_printf(msg, "xmpp.components: '%.*s' is not domain:secret", (int)n, p);
+            return TD_EINVAL;
+        }
+        p += n;
+    }
+    return TD_OK;
+}
+
 /* Rules that involve several options. */
 static int validate(struct load *ld)
 {
@@ -609,6 +640,13 @@ static int validate(struct load *ld)
         where(ld, i, &msg);
         (void)buf_printf(&msg, "xmpp.c2s_tls_port: must differ from xmpp.c2s_port (%ld)",
                          c->xmpp_c2s_port);
+        goto bad;
+    }
+    if (components_check(c->xmpp_components, &msg) != TD_OK) {
+        TD_ASSERT(find_opt("xmpp", "components", &i) == TD_OK);
+        buf_reset(&msg);
+        where(ld, i, &msg);
+        (void)components_check(c->xmpp_components, &msg);
         goto bad;
     }
     if (c->max_connections_per_ip > c->max_connections) {

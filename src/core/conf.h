@@ -67,6 +67,8 @@ struct conf {
     long xmpp_rate_limit;      /* bytes/s per connection, 0 = off */
     long xmpp_c2s_tls_port;    /* XEP-0368 direct TLS: 0 = pick a free port, -1 = off */
     char *xmpp_websocket_origins; /* extra origins allowed on /xmpp-websocket, space-separated */
+    long xmpp_component_port;  /* XEP-0114 listener on 127.0.0.1: 0 = free port, -1 = off */
+    char *xmpp_components;     /* "domain:secret" pairs, space-separated */
     /* [microblog] */
     long mb_max_chars; /* post length limit (mb_text's rule) */
     /* [log] */

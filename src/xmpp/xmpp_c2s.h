@@ -84,4 +84,27 @@ void xmpp_c2s_close(struct xmpp_c2s *s);
  *  xmpp_c2s_close if that has not run). NULL-safe. */
 void xmpp_c2s_free(struct xmpp_c2s *s);
 
+/* XEP-0114 external components (xmpp_component.c), attached to a started
+ * server: their listener and the routing to and from their domains. */
+struct xmpp_component_opts {
+    const char *host;       /* address to bind (loopback: the protocol has no TLS) */
+    int port;               /* 0 = pick a free port, -1 = off */
+    const char *components; /* "domain:secret" pairs, space-separated; "" = none */
+};
+
+/** Parse o->components and, when any is configured and the port is not -1,
+ *  start listening. TD_OK, or TD_EINVAL with *err naming xmpp.components
+ *  (a malformed entry, a duplicate, the server's own domain), or the
+ *  listener's error (caller frees *err). */
+int xmpp_component_start(struct xmpp_c2s *s, const struct xmpp_component_opts *o, char **err);
+/** The component port bound, or -1 when no listener runs. */
+int xmpp_component_port(const struct xmpp_c2s *s);
+/** The component listener (to abort its conns on a shutdown timeout), or NULL. */
+struct listener *xmpp_component_listener(const struct xmpp_c2s *s);
+/** Stop accepting and end every component stream with system-shutdown. */
+void xmpp_component_shutdown(struct xmpp_c2s *s);
+/** Release the listener (freed once its last conn is gone), before
+ *  xmpp_c2s_close. NULL-safe. */
+void xmpp_component_close(struct xmpp_c2s *s);
+
 #endif

@@ -376,6 +376,10 @@ static void test_other_value_errors(void **state)
                  ":2: log.level: must be one of debug, info, warn, error", NULL);
     expect_error_exact("[accounts]\nsignup = maybe\n",
                        ":2: accounts.signup: must be one of open, invite, closed");
+    expect_error_exact("[xmpp]\ncomponents = a.example:s1 b.example\n",
+                       ":2: xmpp.components: 'b.example' is not domain:secret");
+    expect_error_exact("[xmpp]\ncomponents = :s1\n",
+                       ":2: xmpp.components: ':s1' is not domain:secret");
     expect_error("[server]\ndomain = Example.org\n", ":2: server.domain: must be a lowercase",
                  NULL);
     expect_error("[server]\ndomain =\n", ":2: server.domain:", NULL);
@@ -628,7 +632,7 @@ static void test_example_in_sync(void **state)
             fail_msg("example lacks the active line \"%s\"", line);
         pairs++;
     }
-    assert_int_equal(pairs, 39); /* one per option in the table */
+    assert_int_equal(pairs, 41); /* one per option in the table */
     free(t1);
     free(t2);
     conf_free(&a);
