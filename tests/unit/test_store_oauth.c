@@ -102,6 +102,13 @@ static void hash_of(uint8_t h[32], int seed)
         h[i] = (uint8_t)(seed * 31 + i);
 }
 
+/* The row id these tests give the token whose hash is hash_of(h, seed): h[0] is
+ * seed * 31 mod 256, distinct for every seed below 256. */
+static int64_t id_of(const uint8_t h[32])
+{
+    return (int64_t)h[0] + 1;
+}
+
 static void make_client(struct store *st, const char *id, const char *name)
 {
     struct oauth_client c = {
@@ -144,6 +151,8 @@ static void make_token(struct store *st, int seed, int kind, const char *client,
     };
 
     hash_of(t.token_hash, seed);
+
+    t.id = id_of(t.token_hash);
     assert_int_equal(store_oauth_token_create(st, &t), TD_OK);
 }
 
@@ -345,9 +354,9 @@ static void test_client_delete_cascades(void **state)
     hash_of(h, 1);
     assert_int_equal(store_oauth_code_consume(f->st, h, now, &code), TD_ENOTFOUND);
     hash_of(h, 3);
-    assert_int_equal(store_oauth_token_get(f->st, h, &tok), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &tok), TD_ENOTFOUND);
     hash_of(h, 4);
-    assert_int_equal(store_oauth_token_get(f->st, h, &tok), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &tok), TD_ENOTFOUND);
     assert_int_equal(store_oauth_consent_get(f->st, f->alice, "gone", &scope), TD_ENOTFOUND);
     assert_int_equal(store_oauth_device_get_by_user_code(f->st, "GONEGONE", &dev), TD_ENOTFOUND);
 
@@ -356,7 +365,7 @@ static void test_client_delete_cascades(void **state)
     assert_int_equal(store_oauth_code_consume(f->st, h, now, &code), TD_OK);
     store_oauth_code_clear(&code);
     hash_of(h, 5);
-    assert_int_equal(store_oauth_token_get(f->st, h, &tok), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &tok), TD_OK);
     store_oauth_token_clear(&tok);
     assert_int_equal(store_oauth_consent_get(f->st, f->alice, "kept", &scope), TD_OK);
     free(scope);
@@ -494,11 +503,12 @@ static void test_token_lifecycle(void **state)
     make_client(f->st, "app", "App");
     t.account_id = f->alice;
     hash_of(t.token_hash, 1);
+    t.id = id_of(t.token_hash);
     hash_of(unknown, 99);
     assert_int_equal(store_oauth_token_create(f->st, &t), TD_OK);
     assert_int_equal(store_oauth_token_create(f->st, &t), TD_EEXIST);
 
-    assert_int_equal(store_oauth_token_get(f->st, t.token_hash, &got), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(t.token_hash), t.token_hash, &got), TD_OK);
     assert_memory_equal(got.token_hash, t.token_hash, 32);
     assert_int_equal(got.kind, OAUTH_TOKEN_REFRESH);
     assert_string_equal(got.client_id, "app");
@@ -511,34 +521,50 @@ static void test_token_lifecycle(void **state)
     assert_false(got.revoked);
     assert_false(got.used);
     store_oauth_token_clear(&got);
-    assert_int_equal(store_oauth_token_get(f->st, unknown, &got), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(unknown), unknown, &got), TD_ENOTFOUND);
+    /* The right id with another token's hash (a wrong secret) is refused like an unknown
+     * token, by the constant-time compare, and changes nothing. */
+    assert_int_equal(store_oauth_token_get(f->st, t.id, unknown, &got), TD_ENOTFOUND);
+    assert_null(got.client_id);
+    assert_int_equal(store_oauth_token_mark_used(f->st, t.id, unknown), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_revoke(f->st, t.id, unknown), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->st, t.id, t.token_hash, &got), TD_OK);
+    assert_false(got.used);
+    assert_false(got.revoked);
+    store_oauth_token_clear(&got);
+    /* Id 0 is an old-format token: looked up by hash among the legacy rows only. */
+    assert_int_equal(store_oauth_token_get(f->st, 0, t.token_hash, &got), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_mark_used(f->st, 0, t.token_hash), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, -1, t.token_hash, &got), TD_EINVAL);
 
     /* Rotation: once only. */
-    assert_int_equal(store_oauth_token_mark_used(f->st, t.token_hash), TD_OK);
-    assert_int_equal(store_oauth_token_mark_used(f->st, t.token_hash), TD_EEXIST);
-    assert_int_equal(store_oauth_token_mark_used(f->st, unknown), TD_ENOTFOUND);
-    assert_int_equal(store_oauth_token_get(f->st, t.token_hash, &got), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(t.token_hash), t.token_hash), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(t.token_hash), t.token_hash), TD_EEXIST);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(unknown), unknown), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(t.token_hash), t.token_hash, &got), TD_OK);
     assert_true(got.used);
     store_oauth_token_clear(&got);
 
     /* A revoked token cannot be rotated either. */
     hash_of(t.token_hash, 2);
+    t.id = id_of(t.token_hash);
     assert_int_equal(store_oauth_token_create(f->st, &t), TD_OK);
-    assert_int_equal(store_oauth_token_revoke(f->st, t.token_hash), TD_OK);
-    assert_int_equal(store_oauth_token_mark_used(f->st, t.token_hash), TD_EEXIST);
-    assert_int_equal(store_oauth_token_get(f->st, t.token_hash, &got), TD_OK);
+    assert_int_equal(store_oauth_token_revoke(f->st, id_of(t.token_hash), t.token_hash), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(t.token_hash), t.token_hash), TD_EEXIST);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(t.token_hash), t.token_hash, &got), TD_OK);
     assert_true(got.revoked);
     assert_false(got.used);
     store_oauth_token_clear(&got);
     /* Revoking an unknown token is fine (RFC 7009 §2.2). */
-    assert_int_equal(store_oauth_token_revoke(f->st, unknown), TD_OK);
+    assert_int_equal(store_oauth_token_revoke(f->st, id_of(unknown), unknown), TD_OK);
 
     /* client_credentials: no account, created_at defaults to now. */
     struct oauth_token cc = {.kind = OAUTH_TOKEN_ACCESS, .client_id = (char *)"app",
                              .grant_id = 56, .expires_at = now + 1000};
     hash_of(cc.token_hash, 3);
+    cc.id = id_of(cc.token_hash);
     assert_int_equal(store_oauth_token_create(f->st, &cc), TD_OK);
-    assert_int_equal(store_oauth_token_get(f->st, cc.token_hash, &got), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(cc.token_hash), cc.token_hash, &got), TD_OK);
     assert_int_equal(got.account_id, 0);
     assert_string_equal(got.scope, "");
     assert_true(got.created_at >= now);
@@ -554,8 +580,12 @@ static void test_token_lifecycle(void **state)
     assert_int_equal(store_oauth_token_create(f->st, &cc), TD_EINVAL);
     cc.client_id = (char *)"nope";
     hash_of(cc.token_hash, 4);
+    cc.id = id_of(cc.token_hash);
     assert_int_equal(store_oauth_token_create(f->st, &cc), TD_ENOTFOUND);
-    assert_int_equal(store_oauth_token_mark_used(f->st, NULL), TD_EINVAL);
+    assert_int_equal(store_oauth_token_mark_used(f->st, 1, NULL), TD_EINVAL);
+    cc.client_id = (char *)"app";
+    cc.id = 0; /* new tokens need their id */
+    assert_int_equal(store_oauth_token_create(f->st, &cc), TD_EINVAL);
 }
 
 static void test_grant_revoke(void **state)
@@ -572,18 +602,18 @@ static void test_grant_revoke(void **state)
     make_token(f->st, 3, OAUTH_TOKEN_REFRESH, "app", f->alice, "a", 100, now + 1000);
     make_token(f->st, 4, OAUTH_TOKEN_ACCESS, "app", f->alice, "a", 200, now + 1000);
     hash_of(h, 3);
-    assert_int_equal(store_oauth_token_revoke(f->st, h), TD_OK);
+    assert_int_equal(store_oauth_token_revoke(f->st, id_of(h), h), TD_OK);
 
     assert_int_equal(store_oauth_grant_revoke(f->st, 100, &n), TD_OK);
     assert_int_equal(n, 2); /* the already revoked one is not counted */
     for (int i = 1; i <= 3; i++) {
         hash_of(h, i);
-        assert_int_equal(store_oauth_token_get(f->st, h, &got), TD_OK);
+        assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &got), TD_OK);
         assert_true(got.revoked);
         store_oauth_token_clear(&got);
     }
     hash_of(h, 4);
-    assert_int_equal(store_oauth_token_get(f->st, h, &got), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &got), TD_OK);
     assert_false(got.revoked);
     store_oauth_token_clear(&got);
     assert_int_equal(store_oauth_grant_revoke(f->st, 100, &n), TD_OK);
@@ -615,7 +645,7 @@ static void test_tokens_revoke_for(void **state)
     assert_int_equal(store_oauth_tokens_revoke_for(f->st, f->alice, "app"), TD_OK);
     for (int i = 1; i <= 4; i++) {
         hash_of(h, i);
-        assert_int_equal(store_oauth_token_get(f->st, h, &got), TD_OK);
+        assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &got), TD_OK);
         assert_int_equal(got.revoked, i <= 2);
         store_oauth_token_clear(&got);
     }
@@ -657,11 +687,11 @@ static void test_purge_expired(void **state)
     assert_int_equal(store_oauth_purge_expired(f->st, now, &n), TD_OK);
     assert_int_equal(n, 4);
     hash_of(h, 1);
-    assert_int_equal(store_oauth_token_get(f->st, h, &got), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &got), TD_ENOTFOUND);
     hash_of(h, 2);
-    assert_int_equal(store_oauth_token_get(f->st, h, &got), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &got), TD_ENOTFOUND);
     hash_of(h, 3);
-    assert_int_equal(store_oauth_token_get(f->st, h, &got), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &got), TD_OK);
     store_oauth_token_clear(&got);
     hash_of(h, 4);
     assert_int_equal(store_oauth_code_consume(f->st, h, now, &code), TD_ENOTFOUND);
@@ -764,22 +794,25 @@ static void test_connected_apps(void **state)
                             .account_id = f->alice, .scope = (char *)"openid email",
                             .grant_id = 1, .created_at = 1000, .expires_at = now + 60000};
     hash_of(t.token_hash, 1);
+    t.id = id_of(t.token_hash);
     assert_int_equal(store_oauth_token_create(f->st, &t), TD_OK);
     t.scope = (char *)"email  openid offline_access";
     t.kind = OAUTH_TOKEN_REFRESH;
     t.created_at = 900;
     hash_of(t.token_hash, 2);
+    t.id = id_of(t.token_hash);
     assert_int_equal(store_oauth_token_create(f->st, &t), TD_OK);
     hash_of(t.token_hash, 3);
+    t.id = id_of(t.token_hash);
     assert_int_equal(store_oauth_token_create(f->st, &t), TD_OK);
     /* Dead tokens only. */
     make_token(f->st, 4, OAUTH_TOKEN_ACCESS, "expired", f->alice, "openid", 2, now);
     make_token(f->st, 5, OAUTH_TOKEN_ACCESS, "revoked", f->alice, "openid", 3, now + 60000);
     hash_of(h, 5);
-    assert_int_equal(store_oauth_token_revoke(f->st, h), TD_OK);
+    assert_int_equal(store_oauth_token_revoke(f->st, id_of(h), h), TD_OK);
     make_token(f->st, 6, OAUTH_TOKEN_REFRESH, "rotated", f->alice, "openid", 4, now + 60000);
     hash_of(h, 6);
-    assert_int_equal(store_oauth_token_mark_used(f->st, h), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(h), h), TD_OK);
     /* Someone else's. */
     make_token(f->st, 7, OAUTH_TOKEN_ACCESS, "bobs", f->bob, "openid", 5, now + 60000);
     assert_int_equal(store_oauth_consent_set(f->st, f->bob, "bobs", "openid"), TD_OK);
@@ -1053,8 +1086,8 @@ static void test_two_connections(void **state)
     store_oauth_code_clear(&code);
 
     hash_of(h, 2);
-    assert_int_equal(store_oauth_token_mark_used(f->st, h), TD_OK);
-    assert_int_equal(store_oauth_token_mark_used(st2, h), TD_EEXIST);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(h), h), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(st2, id_of(h), h), TD_EEXIST);
 
     hash_of(h, 3);
     assert_int_equal(store_oauth_device_poll(f->st, h, now + 10, 5000, &prev), TD_OK);
