@@ -2,7 +2,8 @@
 /* Unit tests for store/store_sqlite_oauth.c: clients (duplicates, cascading
  * delete), one-time codes, tokens (rotation, revocation, purge), consents,
  * connected apps, device codes, signing keys, hostile strings and bad
- * arguments, and the 0002_oauth migration (fresh and from version 1). Each
+ * arguments, the 0002_oauth migration (fresh and from version 1) and the
+ * 0009_oauth_token_ids one keeping old-format tokens usable. Each
  * test gets a fresh database in its own mkdtemp directory. */
 #include "core/err.h"
 #include "store/store.h"
@@ -1148,6 +1149,98 @@ static void test_upgrade_from_v1(void **state)
     make_code(f->st, 1, "app", 7, 1, store_now_ms() + 1000);
 }
 
+/* A database at the previous schema version holding old-format tokens (keyed by their
+ * hash): after the 0009 migration they are still found (id 0), rotated, revoked, revoked
+ * with their family, listed as connected apps and purged, beside new tokens. */
+static void test_upgrade_keeps_old_tokens(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = store_now_ms();
+    struct oauth_token got;
+    uint8_t h1[32], h2[32], h3[32];
+    char sql[2048];
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    int64_t n = 0;
+    int v = 0;
+
+    assert_true(STORE_SCHEMA_VERSION >= 9);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (int i = 0; i < STORE_SCHEMA_VERSION - 1; i++)
+        if (sqlite3_exec(db, store__migrations[i].sql, NULL, NULL, &msg) != SQLITE_OK)
+            fail_msg("raw %d: %s", i, msg ? msg : "?");
+    hash_of(h1, 1);
+    hash_of(h2, 2);
+    hash_of(h3, 3);
+    snprintf(sql, sizeof(sql),
+             "PRAGMA user_version = %d;"
+             "INSERT INTO accounts (id, username, username_lc, created_at, updated_at)"
+             " VALUES (7, 'Old', 'old', 1, 1);"
+             "INSERT INTO oauth_clients (client_id, name, auth_method, id_token_alg, created_at)"
+             " VALUES ('app', 'App', 'none', 'RS256', 1);"
+             "INSERT INTO oauth_tokens (token_hash, kind, client_id, account_id, scope, grant_id,"
+             " created_at, expires_at) VALUES"
+             " (?1, 1, 'app', 7, 'openid', 70, 5, %lld),"
+             " (?2, 2, 'app', 7, 'openid offline_access', 70, 5, %lld),"
+             " (?3, 1, 'app', 7, 'openid', 71, 5, %lld);",
+             STORE_SCHEMA_VERSION - 1, (long long)(now + 60000), (long long)(now + 60000),
+             (long long)(now - 1));
+    {
+        /* The hashes go in as blobs: bind them through a statement per row. */
+        sqlite3_stmt *s = NULL;
+        const char *tail = sql;
+        while (tail && *tail) {
+            const char *next = NULL;
+            assert_int_equal(sqlite3_prepare_v2(db, tail, -1, &s, &next), SQLITE_OK);
+            if (s == NULL)
+                break;
+            if (sqlite3_bind_parameter_count(s) == 3) {
+                sqlite3_bind_blob(s, 1, h1, 32, SQLITE_STATIC);
+                sqlite3_bind_blob(s, 2, h2, 32, SQLITE_STATIC);
+                sqlite3_bind_blob(s, 3, h3, 32, SQLITE_STATIC);
+            }
+            assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+            sqlite3_finalize(s);
+            tail = next;
+        }
+    }
+    sqlite3_close(db);
+
+    open_ok(f);
+    assert_int_equal(store_schema_version(f->st, &v), TD_OK);
+    assert_int_equal(v, STORE_SCHEMA_VERSION);
+    /* Found by hash (id 0), not by an id. */
+    assert_int_equal(store_oauth_token_get(f->st, 0, h1, &got), TD_OK);
+    assert_int_equal(got.id, 0);
+    assert_int_equal(got.account_id, 7);
+    assert_int_equal(got.grant_id, 70);
+    assert_string_equal(got.scope, "openid");
+    store_oauth_token_clear(&got);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h1), h1, &got), TD_ENOTFOUND);
+    /* The refresh token rotates once, and its family gets a new-format token. */
+    assert_int_equal(store_oauth_token_mark_used(f->st, 0, h2), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(f->st, 0, h2), TD_EEXIST);
+    /* The live old access token makes "app" a connected app, since its creation. */
+    struct apps_seen seen;
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_oauth_connected_apps(f->st, 7, now, collect_app, &seen), TD_OK);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.ids[0], "app");
+    assert_int_equal(seen.since[0], 5);
+    make_token(f->st, 9, OAUTH_TOKEN_REFRESH, "app", 7, "openid offline_access", 70,
+               now + 60000);
+    /* Reuse detection revokes the family across both tables. */
+    assert_int_equal(store_oauth_grant_revoke(f->st, 70, &n), TD_OK);
+    assert_int_equal(n, 3); /* h1, the rotated-away h2 and token 9 */
+    assert_int_equal(store_oauth_token_get(f->st, 0, h1, &got), TD_OK);
+    assert_true(got.revoked);
+    store_oauth_token_clear(&got);
+    /* The expired old token goes with the purge. */
+    assert_int_equal(store_oauth_purge_expired(f->st, now, &n), TD_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_oauth_token_get(f->st, 0, h3, &got), TD_ENOTFOUND);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TD(fn) cmocka_unit_test_setup_teardown(fn, setup_dir, teardown)
 
@@ -1173,6 +1266,7 @@ int main(void)
         T(test_two_connections),
         T(test_schema_version),
         TD(test_upgrade_from_v1),
+        TD(test_upgrade_keeps_old_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
