@@ -29,6 +29,7 @@
 #include "auth/auth_token.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "http/http.h"
 #include "http/http_form.h"
 #include "http/http_json.h"
@@ -280,6 +281,25 @@ static void token_signed(void *ud, int rc)
     token_part_done(ud, rc, "id_token");
 }
 
+/* Token responses per grant type, for /metrics. They replace an info line per token:
+ * at tens of thousands of tokens a second one write() each cost more than the insert
+ * (the line is still there at debug level; refusals and reuse keep their own lines). */
+static const char *const issued_grants[] = {OAUTH_GRANT_CODE, OAUTH_GRANT_REFRESH,
+                                            OAUTH_GRANT_CLIENT_CREDENTIALS, OAUTH_GRANT_DEVICE};
+static double issued_count[sizeof(issued_grants) / sizeof(issued_grants[0])];
+
+static double issued_read(void *ud)
+{
+    return *(const double *)ud;
+}
+
+static void count_issued(const char *grant)
+{
+    for (size_t i = 0; i < sizeof(issued_grants) / sizeof(issued_grants[0]); i++)
+        if (strcmp(issued_grants[i], grant) == 0)
+            issued_count[i] += 1;
+}
+
 /* Runs only inside run_grant(): the answer is parked until the commit and the id_token's
  * signature are done. */
 static void issue(struct http_req *r, const char *grant, const struct oauth_issue *is)
@@ -297,9 +317,11 @@ static void issue(struct http_req *r, const char *grant, const struct oauth_issu
         server_error(r, "oauth_issue", rc);
         return;
     }
-    log_info("oauth.token", "req=%s client=%s grant=%s account=%lld scope=%s refresh=%d", r->id_str,
-             log_q(is->client->client_id), grant, (long long)is->account_id, log_q(is->scope),
-             is->refresh ? 1 : 0);
+    count_issued(grant);
+    if (log_enabled(LOG_DEBUG))
+        log_debug("oauth.token", "req=%s client=%s grant=%s account=%lld scope=%s refresh=%d",
+                  r->id_str, log_q(is->client->client_id), grant, (long long)is->account_id,
+                  log_q(is->scope), is->refresh ? 1 : 0);
     no_store(r);
     send_json(r, 200, resp);
 }
@@ -429,6 +451,7 @@ static void grant_refresh(struct http_req *r, const struct http_kvlist *form,
     int64_t now = store_now_ms();
     struct oauth_token t;
     uint8_t h[32];
+    int64_t id = 0;
     int rc;
 
     memset(&t, 0, sizeof(t));
@@ -436,9 +459,10 @@ static void grant_refresh(struct http_req *r, const struct http_kvlist *form,
         send_error(r, 400, "invalid_request", "refresh_token is missing");
         return;
     }
-    oauth_hash(token, h);
-    rc = store_oauth_token_get(o->store, h, &t);
-    if (rc == TD_ENOTFOUND) {
+    rc = oauth_token_parse(token, &id, h);
+    if (rc == TD_OK)
+        rc = store_oauth_token_get(o->store, id, h, &t);
+    if (rc == TD_ENOTFOUND || rc == TD_EINVAL) {
         send_error(r, 400, "invalid_grant", "the refresh token is unknown");
         goto out;
     }
@@ -470,7 +494,7 @@ static void grant_refresh(struct http_req *r, const struct http_kvlist *form,
             goto out;
         }
     }
-    rc = store_oauth_token_mark_used(o->store, h);
+    rc = store_oauth_token_mark_used(o->store, id, h);
     if (rc == TD_EEXIST) {
         refresh_reuse(r, &t); /* lost a race with another redemption */
         goto out;
@@ -775,6 +799,7 @@ static void handle_revoke(struct http_req *r)
     struct oauth_token t;
     const char *token;
     uint8_t h[32];
+    int64_t id = 0;
     int rc;
 
     memset(&c, 0, sizeof(c));
@@ -786,14 +811,18 @@ static void handle_revoke(struct http_req *r)
         send_error(r, 400, "invalid_request", "token is missing");
         goto out;
     }
-    /* token_type_hint is only a hint (§2.1): one lookup by hash finds either kind. */
-    oauth_hash(token, h);
-    rc = store_oauth_token_get(o->store, h, &t);
+    /* token_type_hint is only a hint (§2.1): one lookup finds either kind; a string that
+     * is no token of ours is unknown, which §2.2 answers with 200 as well. */
+    rc = oauth_token_parse(token, &id, h);
+    if (rc == TD_OK)
+        rc = store_oauth_token_get(o->store, id, h, &t);
+    else
+        rc = TD_ENOTFOUND;
     if (rc == TD_OK && t.client_id && strcmp(t.client_id, c.client_id) == 0) {
         if (t.kind == OAUTH_TOKEN_REFRESH)
             rc = store_oauth_grant_revoke(o->store, t.grant_id, NULL);
         else
-            rc = store_oauth_token_revoke(o->store, h);
+            rc = store_oauth_token_revoke(o->store, id, h);
         log_info("oauth.revoke", "req=%s client=%s kind=%d grant_id=%lld", r->id_str,
                  log_q(c.client_id), t.kind, (long long)t.grant_id);
     } else if (rc == TD_OK) {
@@ -849,6 +878,7 @@ static void handle_introspect(struct http_req *r)
     struct oauth_token t;
     const char *token;
     uint8_t h[32];
+    int64_t id = 0;
     int rc;
 
     memset(&c, 0, sizeof(c));
@@ -864,8 +894,11 @@ static void handle_introspect(struct http_req *r)
         send_error(r, 400, "invalid_request", "token is missing");
         goto out;
     }
-    oauth_hash(token, h);
-    rc = store_oauth_token_get(provider(r)->store, h, &t);
+    rc = oauth_token_parse(token, &id, h);
+    if (rc == TD_OK)
+        rc = store_oauth_token_get(provider(r)->store, id, h, &t);
+    else
+        rc = TD_ENOTFOUND;
     if (rc != TD_OK && rc != TD_ENOTFOUND) {
         server_error(r, "introspect", rc);
         goto out;
@@ -1351,8 +1384,16 @@ static const struct {
 
 void api_oauth_routes(struct http_router *rt)
 {
+    char name[96];
+
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         http_router_add(rt, routes[i].method, routes[i].pattern, routes[i].fn);
+    for (size_t i = 0; i < sizeof(issued_grants) / sizeof(issued_grants[0]); i++) {
+        snprintf(name, sizeof(name), "tandem_oauth_tokens_issued_total{grant=\"%s\"}",
+                 issued_grants[i]);
+        metrics_counter_add(name, "Token responses sent by the token endpoint, by grant type.",
+                            issued_read, &issued_count[i]);
+    }
 }
 
 bool api_oauth_is_handler(http_handler_fn *fn)

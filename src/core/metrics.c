@@ -33,6 +33,7 @@ struct gauge {
     char *help;
     metrics_gauge_fn *fn;
     void *ud;
+    bool counter;          /* TYPE counter rather than gauge */
 };
 
 static struct req_series reqs[METRICS_MAX_SERIES];
@@ -91,7 +92,8 @@ void metrics_http_observe(const char *route, const char *method, int status, dou
     lats[i].sum += seconds;
 }
 
-void metrics_gauge_add(const char *name, const char *help, metrics_gauge_fn *fn, void *ud)
+static void reader_add(const char *name, const char *help, metrics_gauge_fn *fn, void *ud,
+                       bool counter)
 {
     if (ngauges == TD_ARRAY_LEN(gauges))
         return;
@@ -99,7 +101,18 @@ void metrics_gauge_add(const char *name, const char *help, metrics_gauge_fn *fn,
     gauges[ngauges].help = td_strdup(help);
     gauges[ngauges].fn = fn;
     gauges[ngauges].ud = ud;
+    gauges[ngauges].counter = counter;
     ngauges++;
+}
+
+void metrics_gauge_add(const char *name, const char *help, metrics_gauge_fn *fn, void *ud)
+{
+    reader_add(name, help, fn, ud, false);
+}
+
+void metrics_counter_add(const char *name, const char *help, metrics_gauge_fn *fn, void *ud)
+{
+    reader_add(name, help, fn, ud, true);
 }
 
 void metrics_loop_lag(double seconds)
@@ -174,8 +187,9 @@ void metrics_render(struct buf *out)
                 (gauges[j].name[base] == '\0' || gauges[j].name[base] == '{'))
                 first = false;
         if (first)
-            buf_printf(out, "# HELP %.*s %s\n# TYPE %.*s gauge\n", (int)base, gauges[i].name,
-                       gauges[i].help, (int)base, gauges[i].name);
+            buf_printf(out, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)base, gauges[i].name,
+                       gauges[i].help, (int)base, gauges[i].name,
+                       gauges[i].counter ? "counter" : "gauge");
         buf_printf(out, "%s %.17g\n", gauges[i].name, gauges[i].fn(gauges[i].ud));
     }
 }

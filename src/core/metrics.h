@@ -19,6 +19,8 @@ void metrics_http_observe(const char *route, const char *method, int status, dou
 /** A gauge read at scrape time: name (with optional {labels}), help, and a reader. */
 typedef double metrics_gauge_fn(void *ud);
 void metrics_gauge_add(const char *name, const char *help, metrics_gauge_fn *fn, void *ud);
+/** The same for a counter (a total that only grows), exposed with TYPE counter. */
+void metrics_counter_add(const char *name, const char *help, metrics_gauge_fn *fn, void *ud);
 /** Record the event loop's lag (how late a periodic timer fired), in seconds. */
 void metrics_loop_lag(double seconds);
 /** Append the whole exposition. */

@@ -190,6 +190,57 @@ void oauth_hash(const char *s, uint8_t out[32])
     auth_token_hash(s, strlen(s), out);
 }
 
+void oauth_token_new(char out[OAUTH_TOKEN_LEN + 1], int64_t *id, uint8_t hash[32])
+{
+    uint8_t raw[OAUTH_TOKEN_BYTES];
+    int64_t row = ids_next();
+    uint64_t v = (uint64_t)row;
+    struct buf b;
+    int rc;
+
+    for (int i = 7; i >= 0; i--) {
+        raw[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
+    }
+    randombytes_buf(raw + 8, sizeof(raw) - 8);
+    buf_init(&b, 0);
+    rc = codec_b64url_encode(&b, raw, sizeof(raw));
+    TD_ASSERT(rc == TD_OK && b.len == OAUTH_TOKEN_LEN);
+    memcpy(out, b.data, OAUTH_TOKEN_LEN);
+    out[OAUTH_TOKEN_LEN] = '\0';
+    sodium_memzero(b.data, b.len);
+    buf_free(&b);
+    sodium_memzero(raw, sizeof(raw));
+    *id = row;
+    auth_token_hash(out, OAUTH_TOKEN_LEN, hash);
+}
+
+int oauth_token_parse(const char *token, int64_t *id, uint8_t hash[32])
+{
+    uint8_t raw[OAUTH_TOKEN_BYTES];
+    size_t len = token ? strlen(token) : 0;
+    size_t n = 0;
+    uint64_t v = 0;
+
+    *id = 0;
+    memset(hash, 0, 32);
+    if (len == OAUTH_TOKEN_LEGACY_LEN) {
+        auth_token_hash(token, len, hash);
+        return TD_OK;
+    }
+    if (len != OAUTH_TOKEN_LEN ||
+        codec_b64url_decode(token, len, raw, sizeof(raw), &n) != TD_OK || n != sizeof(raw))
+        return TD_EINVAL;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | raw[i];
+    sodium_memzero(raw, sizeof(raw));
+    if (v == 0 || v > (uint64_t)INT64_MAX)
+        return TD_EINVAL;
+    *id = (int64_t)v;
+    auth_token_hash(token, len, hash);
+    return TD_OK;
+}
+
 void oauth_client_secret_hash(const struct oauth *o, const char *secret, uint8_t out[32])
 {
     crypto_auth_hmacsha256(out, (const unsigned char *)secret, strlen(secret), o->secret_key);
@@ -593,12 +644,12 @@ static int64_t access_ttl(const struct oauth_issue *is)
 }
 
 static int store_token(struct oauth *o, const struct oauth_issue *is, int kind, int64_t grant_id,
-                       int64_t now, char token[44])
+                       int64_t now, char token[OAUTH_TOKEN_LEN + 1])
 {
     struct oauth_token t;
 
     memset(&t, 0, sizeof(t));
-    auth_token_new(token, t.token_hash);
+    oauth_token_new(token, &t.id, t.token_hash);
     t.kind = kind;
     t.client_id = is->client->client_id;
     t.account_id = is->account_id;
@@ -660,10 +711,10 @@ static int id_token_claims(struct oauth *o, const struct oauth_issue *is, const 
 
 /* Issue the tokens (store) and build the response without the id_token. */
 static int issue_tokens(struct oauth *o, const struct oauth_issue *is, int64_t now,
-                        char access[44], json_t **response)
+                        char access[OAUTH_TOKEN_LEN + 1], json_t **response)
 {
     int64_t grant_id = is->grant_id ? is->grant_id : ids_next();
-    char refresh[44];
+    char refresh[OAUTH_TOKEN_LEN + 1];
     json_t *r;
     int rc;
 
@@ -688,7 +739,7 @@ int oauth_issue(struct oauth *o, const struct oauth_issue *is, json_t **response
     int64_t now = store_now_ms();
     const struct jose_key *key = NULL;
     json_t *claims = NULL;
-    char access[44];
+    char access[OAUTH_TOKEN_LEN + 1];
     struct buf idt;
     int rc;
 
@@ -752,7 +803,7 @@ int oauth_issue_async(struct oauth *o, const struct oauth_issue *is, json_t **re
     const struct jose_key *key = NULL;
     json_t *claims = NULL;
     struct sign_job *j;
-    char access[44];
+    char access[OAUTH_TOKEN_LEN + 1];
     int rc;
 
     *signing = false;
@@ -824,13 +875,13 @@ int oauth_access_token_check(struct oauth *o, const char *token, int64_t now,
                              struct oauth_token *out)
 {
     uint8_t h[32];
+    int64_t id = 0;
     struct account a;
 
     memset(out, 0, sizeof(*out));
-    if (token == NULL || strlen(token) != 43)
+    if (oauth_token_parse(token, &id, h) != TD_OK)
         return TD_EDENIED;
-    oauth_hash(token, h);
-    if (store_oauth_token_get(o->store, h, out) != TD_OK)
+    if (store_oauth_token_get(o->store, id, h, out) != TD_OK)
         return TD_EDENIED;
     if (out->kind != OAUTH_TOKEN_ACCESS || out->revoked || out->expires_at <= now)
         goto denied;

@@ -9,8 +9,9 @@
  * map onto their wire (RFC 6749 §4.1.2.1 redirects, §5.2 JSON bodies,
  * RFC 6750 §3 WWW-Authenticate).
  *
- * Tokens and codes are opaque random strings (256 bits, base64url); the
- * store keeps only their SHA-256. Access tokens are opaque rather than JWTs
+ * Codes are opaque random strings (256 bits, base64url). Access and refresh
+ * tokens carry their store row id before 224 random bits (see "token format"
+ * below). The store keeps only the SHA-256 of either. Access tokens are opaque rather than JWTs
  * so that revocation takes effect at once everywhere (introspection and
  * userinfo consult the store), and issuing one costs a hash and an insert
  * instead of a signature. id_tokens are JWTs signed by oauth_keys. */
@@ -156,6 +157,27 @@ json_t *oauth_claims(struct oauth *o, const struct account *a, const char *scope
 void oauth_subject(int64_t account_id, char out[24]);
 /** Hash a code or token string for the store. */
 void oauth_hash(const char *s, uint8_t out[32]);
+
+/* ---- token format ----
+ * An access or refresh token is OAUTH_TOKEN_BYTES bytes as unpadded base64url
+ * (RFC 4648 §5), OAUTH_TOKEN_LEN characters: an 8-byte big-endian row id from
+ * ids_next() and 28 bytes from the CSPRNG (224 bits of secret). The id lets the
+ * store append new tokens in time order and find a presented one by primary key;
+ * the secret is what proves possession: the store keeps the SHA-256 of the whole
+ * string and compares it in constant time. The id reveals only when the token was
+ * issued. Tokens issued before this format (43 characters, 256 random bits, no id)
+ * stay valid until they expire: they parse with id 0 and are found by hash. */
+#define OAUTH_TOKEN_BYTES 36
+#define OAUTH_TOKEN_LEN 48            /* CODEC_B64URL_LEN(OAUTH_TOKEN_BYTES) */
+#define OAUTH_TOKEN_LEGACY_LEN 43
+/** Make a new token: out gets OAUTH_TOKEN_LEN characters and a NUL, *id its row id,
+ * hash the SHA-256 of the string. */
+void oauth_token_new(char out[OAUTH_TOKEN_LEN + 1], int64_t *id, uint8_t hash[32]);
+/** Parse a presented token into the store's look-up key: TD_OK with *id > 0 for a
+ * token of the current format, TD_OK with *id 0 for a 43-character old-format one,
+ * TD_EINVAL (the caller answers as for an unknown token) for anything else: another
+ * length, characters outside base64url, an id that is not positive. */
+int oauth_token_parse(const char *token, int64_t *id, uint8_t hash[32]);
 
 /* ---- checking tokens ---- */
 

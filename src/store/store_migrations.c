@@ -410,6 +410,39 @@ static const char m0008_microblog[] =
     "  UPDATE account_stats SET followers_count = max(followers_count - 1, 0)\n"
     "    WHERE account_id = OLD.followee_id; END;\n";
 
+/* 0009_oauth_token_ids: tokens carry their row id (ids_next(), time-ordered), so the
+ * live table is keyed by that id and every new token is appended at the right edge
+ * of the B-tree instead of landing on a random leaf (which dirtied a page per token
+ * in the WAL). The row holds the SHA-256 of the whole token string, compared in
+ * constant time after the look-up by id. The old table, keyed by the hash, becomes
+ * oauth_tokens_legacy: tokens of the old format (no id inside) are still found there
+ * until they expire and store_oauth_purge_expired() removes them; nothing new is
+ * written to it. Its indexes are renamed with it (recreated under new names). The
+ * new table keeps the two indexes queries need, both appended to: grant_id is an
+ * ids_next() snowflake too, and (account_id, client_id) grows at the end of each
+ * pair's range (client_credentials tokens all share (NULL, client)). */
+static const char m0009_oauth_token_ids[] =
+    "ALTER TABLE oauth_tokens RENAME TO oauth_tokens_legacy;\n"
+    "DROP INDEX oauth_tokens_grant;\n"
+    "DROP INDEX oauth_tokens_account;\n"
+    "CREATE INDEX oauth_tokens_legacy_grant ON oauth_tokens_legacy(grant_id);\n"
+    "CREATE INDEX oauth_tokens_legacy_account ON oauth_tokens_legacy(account_id, client_id);\n"
+    "CREATE TABLE oauth_tokens (\n"
+    "  id INTEGER PRIMARY KEY,\n"             /* the id inside the token */
+    "  token_hash BLOB NOT NULL,\n"           /* SHA-256 of the whole token string */
+    "  kind INTEGER NOT NULL,\n"              /* 1 access, 2 refresh */
+    "  client_id TEXT NOT NULL REFERENCES oauth_clients(client_id) ON DELETE CASCADE,\n"
+    "  account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  scope TEXT NOT NULL DEFAULT '',\n"
+    "  grant_id INTEGER NOT NULL,\n"          /* the token family */
+    "  auth_time INTEGER NOT NULL DEFAULT 0,\n"
+    "  created_at INTEGER NOT NULL,\n"
+    "  expires_at INTEGER NOT NULL,\n"
+    "  revoked INTEGER NOT NULL DEFAULT 0,\n"
+    "  used INTEGER NOT NULL DEFAULT 0);\n"   /* refresh token rotated away */
+    "CREATE INDEX oauth_tokens_grant ON oauth_tokens(grant_id);\n"
+    "CREATE INDEX oauth_tokens_account ON oauth_tokens(account_id, client_id);\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
@@ -420,5 +453,6 @@ const struct store_migration store__migrations[] = {
     {"0006_mam", m0006_mam},
     {"0007_oauth_fast", m0007_oauth_fast},
     {"0008_microblog", m0008_microblog},
+    {"0009_oauth_token_ids", m0009_oauth_token_ids},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

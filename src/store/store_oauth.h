@@ -4,9 +4,10 @@
  * consents, device codes (RFC 8628) and signing keys. Part of the narrow
  * store interface (one function per query) that a PostgreSQL backend can
  * implement too. Codes and tokens are stored only as SHA-256 hashes of the
- * strings handed out; client secrets as a keyed hash (the caller computes
- * them). All times are Unix milliseconds. Strings in out-structs are
- * malloc'd and owned by the struct: free them with the *_clear() function. */
+ * strings handed out (tokens also under the id they carry); client secrets as
+ * a keyed hash (the caller computes them). All times are Unix milliseconds.
+ * Strings in out-structs are malloc'd and owned by the struct: free them with
+ * the *_clear() function. */
 #ifndef TD_STORE_OAUTH_H
 #define TD_STORE_OAUTH_H
 
@@ -69,12 +70,20 @@ int store_oauth_code_create(struct store *st, const struct oauth_code *c);
 int store_oauth_code_consume(struct store *st, const uint8_t code_hash[32], int64_t now,
                              struct oauth_code *out);
 
-/* ---- access and refresh tokens ---- */
+/* ---- access and refresh tokens ----
+ * A token string carries its row id (see oauth.h, "token format"), so a new token is
+ * found by that id, an INTEGER PRIMARY KEY that grows with time: issuing one appends
+ * to the table instead of dirtying a random B-tree leaf. The row keeps the SHA-256 of
+ * the whole token string, compared in constant time after the row is read. Tokens of
+ * the old format (no id inside, id 0 here) live in oauth_tokens_legacy, keyed by their
+ * hash, until they expire and are purged (migration 0009_oauth_token_ids); nothing
+ * new is written there. */
 
 enum oauth_token_kind { OAUTH_TOKEN_ACCESS = 1, OAUTH_TOKEN_REFRESH = 2 };
 
 struct oauth_token {
-    uint8_t token_hash[32];
+    int64_t id;                    /* the id inside the token; 0 for an old-format token */
+    uint8_t token_hash[32];        /* SHA-256 of the whole token string */
     int kind;                      /* enum oauth_token_kind */
     char *client_id;
     int64_t account_id;            /* 0 for client_credentials tokens */
@@ -87,15 +96,19 @@ struct oauth_token {
     bool used;                     /* a refresh token that was rotated away */
 };
 void store_oauth_token_clear(struct oauth_token *t);
+/** t->id must be > 0 (ids_next()); TD_EEXIST if it is taken. */
 int store_oauth_token_create(struct store *st, const struct oauth_token *t);
-/** Any token by hash, revoked or expired too (the caller decides). TD_ENOTFOUND if unknown. */
-int store_oauth_token_get(struct store *st, const uint8_t token_hash[32],
+/* The functions below find a presented token by (id, token_hash): id > 0 reads the row
+ * with that id and refuses it (TD_ENOTFOUND, as for an unknown id) unless its stored
+ * hash equals token_hash; id 0 finds an old-format token by its hash. */
+/** Any token, revoked or expired too (the caller decides). TD_ENOTFOUND if unknown. */
+int store_oauth_token_get(struct store *st, int64_t id, const uint8_t token_hash[32],
                           struct oauth_token *out);
 /** Rotate a refresh token away: atomically set used=1 if it was 0 and not revoked.
  * TD_EEXIST if it was already used or revoked (reuse: revoke the family). */
-int store_oauth_token_mark_used(struct store *st, const uint8_t token_hash[32]);
+int store_oauth_token_mark_used(struct store *st, int64_t id, const uint8_t token_hash[32]);
 /** Revoke one token (TD_OK even if unknown: RFC 7009 §2.2). */
-int store_oauth_token_revoke(struct store *st, const uint8_t token_hash[32]);
+int store_oauth_token_revoke(struct store *st, int64_t id, const uint8_t token_hash[32]);
 /** Revoke every token of a grant (family). *n (may be NULL) gets the count. */
 int store_oauth_grant_revoke(struct store *st, int64_t grant_id, int64_t *n);
 /** Revoke every token a client holds for an account (the user revokes a connected app). */

@@ -9,8 +9,10 @@
  * refresh rotation, device approval and redemption) is one UPDATE with the
  * precondition in its WHERE clause, so two racing requests, even from two
  * processes on one database, cannot both win. The tables are migration
- * 0002_oauth in store_migrations.c; account_id 0 in the structs is SQL NULL
- * in oauth_tokens and oauth_device_codes. */
+ * 0002_oauth in store_migrations.c, with tokens keyed by the id they carry
+ * since 0009_oauth_token_ids (old-format tokens stay in oauth_tokens_legacy
+ * until they expire); account_id 0 in the structs is SQL NULL in oauth_tokens
+ * and oauth_device_codes. */
 #include "store/store_oauth.h"
 #include "store/store_sqlite_int.h"
 
@@ -441,21 +443,37 @@ int store_oauth_code_consume(struct store *st, const uint8_t code_hash[32], int6
 /* ---- access and refresh tokens ---- */
 
 #define TOKEN_COLS                                                                         \
-    "token_hash, kind, client_id, account_id, scope, grant_id, auth_time, created_at, "    \
+    "id, token_hash, kind, client_id, account_id, scope, grant_id, auth_time, created_at, " \
+    "expires_at, revoked, used"
+/* The same columns from oauth_tokens_legacy, whose rows have no id (read as 0). */
+#define LEGACY_COLS                                                                        \
+    "0, token_hash, kind, client_id, account_id, scope, grant_id, auth_time, created_at, " \
     "expires_at, revoked, used"
 
 static const char sql_token_insert[] =
     "INSERT INTO oauth_tokens (" TOKEN_COLS ") "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-static const char sql_token_get[] = "SELECT " TOKEN_COLS " FROM oauth_tokens WHERE token_hash = ?1";
-static const char sql_token_exists[] = "SELECT 1 FROM oauth_tokens WHERE token_hash = ?1";
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+static const char sql_token_get[] = "SELECT " TOKEN_COLS " FROM oauth_tokens WHERE id = ?1";
+static const char sql_token_hash[] = "SELECT token_hash FROM oauth_tokens WHERE id = ?1";
 static const char sql_token_mark_used[] =
-    "UPDATE oauth_tokens SET used = 1 WHERE token_hash = ?1 AND used = 0 AND revoked = 0";
-static const char sql_token_revoke[] = "UPDATE oauth_tokens SET revoked = 1 WHERE token_hash = ?1";
+    "UPDATE oauth_tokens SET used = 1 WHERE id = ?1 AND used = 0 AND revoked = 0";
+static const char sql_token_revoke[] = "UPDATE oauth_tokens SET revoked = 1 WHERE id = ?1";
+static const char sql_legacy_get[] =
+    "SELECT " LEGACY_COLS " FROM oauth_tokens_legacy WHERE token_hash = ?1";
+static const char sql_legacy_exists[] = "SELECT 1 FROM oauth_tokens_legacy WHERE token_hash = ?1";
+static const char sql_legacy_mark_used[] = "UPDATE oauth_tokens_legacy SET used = 1 "
+                                           "WHERE token_hash = ?1 AND used = 0 AND revoked = 0";
+static const char sql_legacy_revoke[] =
+    "UPDATE oauth_tokens_legacy SET revoked = 1 WHERE token_hash = ?1";
 static const char sql_grant_revoke[] =
     "UPDATE oauth_tokens SET revoked = 1 WHERE grant_id = ?1 AND revoked = 0";
+static const char sql_legacy_grant_revoke[] =
+    "UPDATE oauth_tokens_legacy SET revoked = 1 WHERE grant_id = ?1 AND revoked = 0";
 static const char sql_tokens_revoke_for[] =
     "UPDATE oauth_tokens SET revoked = 1 WHERE account_id = ?1 AND client_id = ?2 "
+    "AND revoked = 0";
+static const char sql_legacy_revoke_for[] =
+    "UPDATE oauth_tokens_legacy SET revoked = 1 WHERE account_id = ?1 AND client_id = ?2 "
     "AND revoked = 0";
 static const char sql_codes_drop_for[] =
     "DELETE FROM oauth_codes WHERE account_id = ?1 AND client_id = ?2 AND used_at = 0";
@@ -463,6 +481,7 @@ static const char sql_devices_deny_for[] =
     "UPDATE oauth_device_codes SET status = 2 WHERE account_id = ?1 AND client_id = ?2 "
     "AND status = 1";
 static const char sql_tokens_purge[] = "DELETE FROM oauth_tokens WHERE expires_at <= ?1";
+static const char sql_legacy_purge[] = "DELETE FROM oauth_tokens_legacy WHERE expires_at <= ?1";
 static const char sql_codes_purge[] = "DELETE FROM oauth_codes WHERE expires_at <= ?1";
 static const char sql_devices_purge[] = "DELETE FROM oauth_device_codes WHERE expires_at <= ?1";
 
@@ -480,63 +499,110 @@ static int read_token(sqlite3_stmt *s, struct oauth_token *t)
     int rc;
 
     memset(t, 0, sizeof(*t));
-    t->kind = sqlite3_column_int(s, 1);
-    t->client_id = col_strdup_nn(s, 2);
-    t->account_id = sqlite3_column_int64(s, 3); /* NULL reads as 0 */
-    t->scope = col_strdup_nn(s, 4);
-    t->grant_id = sqlite3_column_int64(s, 5);
-    t->auth_time = sqlite3_column_int64(s, 6);
-    t->created_at = sqlite3_column_int64(s, 7);
-    t->expires_at = sqlite3_column_int64(s, 8);
-    t->revoked = sqlite3_column_int(s, 9) != 0;
-    t->used = sqlite3_column_int(s, 10) != 0;
-    rc = col_hash(s, 0, t->token_hash, NULL);
+    t->id = sqlite3_column_int64(s, 0);
+    t->kind = sqlite3_column_int(s, 2);
+    t->client_id = col_strdup_nn(s, 3);
+    t->account_id = sqlite3_column_int64(s, 4); /* NULL reads as 0 */
+    t->scope = col_strdup_nn(s, 5);
+    t->grant_id = sqlite3_column_int64(s, 6);
+    t->auth_time = sqlite3_column_int64(s, 7);
+    t->created_at = sqlite3_column_int64(s, 8);
+    t->expires_at = sqlite3_column_int64(s, 9);
+    t->revoked = sqlite3_column_int(s, 10) != 0;
+    t->used = sqlite3_column_int(s, 11) != 0;
+    rc = col_hash(s, 1, t->token_hash, NULL);
     if (rc != TD_OK)
         store_oauth_token_clear(t);
     return rc;
 }
 
-/* kind must be an enum oauth_token_kind and client_id set; created_at 0 means
- * now; account_id 0 is stored as none. TD_EEXIST for a duplicate hash,
+/* A row found by id belongs to the presented token only if the stored hash matches.
+ * The compare takes the same time wherever the hashes differ, so the answer time
+ * tells a guesser nothing about the secret part of a token whose id it knows. */
+static bool hash_matches(const uint8_t stored[32], const uint8_t presented[32])
+{
+    return CRYPTO_memcmp(stored, presented, 32) == 0;
+}
+
+/* TD_OK if the row with this id holds token_hash; TD_ENOTFOUND if there is no such
+ * row or it holds another hash (a wrong secret reads as an unknown token). */
+static int token_check(struct store *st, int64_t id, const uint8_t token_hash[32])
+{
+    sqlite3_stmt *s = NULL;
+    uint8_t stored[32];
+    int rc;
+
+    rc = store__stmt(st, sql_token_hash, &s);
+    if (rc == TD_OK)
+        rc = store__bind_i64(st, s, 1, id);
+    if (rc == TD_OK)
+        rc = store__step_row(st, s);
+    if (rc == TD_OK)
+        rc = col_hash(s, 0, stored, NULL);
+    if (rc == TD_OK && !hash_matches(stored, token_hash))
+        rc = TD_ENOTFOUND;
+    store__put(s);
+    return rc;
+}
+
+/* Run a statement bound to one integer ?1 and expect no rows. */
+static int exec_i64(struct store *st, const char *sql, int64_t v, int64_t *changes)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    rc = store__stmt(st, sql, &s);
+    if (rc == TD_OK)
+        rc = store__bind_i64(st, s, 1, v);
+    if (rc == TD_OK)
+        rc = store__step_done(st, s, changes);
+    store__put(s);
+    return rc;
+}
+
+/* kind must be an enum oauth_token_kind, id > 0 and client_id set; created_at 0
+ * means now; account_id 0 is stored as none. TD_EEXIST for a duplicate id,
  * TD_ENOTFOUND for an unknown client or account. */
 int store_oauth_token_create(struct store *st, const struct oauth_token *t)
 {
     sqlite3_stmt *s = NULL;
     int rc;
 
-    if (st == NULL || t == NULL || t->client_id == NULL ||
+    if (st == NULL || t == NULL || t->client_id == NULL || t->id <= 0 ||
         (t->kind != OAUTH_TOKEN_ACCESS && t->kind != OAUTH_TOKEN_REFRESH))
         return TD_EINVAL;
     rc = store__stmt(st, sql_token_insert, &s);
     if (rc == TD_OK)
-        rc = store__bind_blob(st, s, 1, t->token_hash, 32);
+        rc = store__bind_i64(st, s, 1, t->id);
     if (rc == TD_OK)
-        rc = store__bind_i64(st, s, 2, t->kind);
+        rc = store__bind_blob(st, s, 2, t->token_hash, 32);
     if (rc == TD_OK)
-        rc = store__bind_text(st, s, 3, t->client_id);
+        rc = store__bind_i64(st, s, 3, t->kind);
     if (rc == TD_OK)
-        rc = bind_account_opt(st, s, 4, t->account_id);
+        rc = store__bind_text(st, s, 4, t->client_id);
     if (rc == TD_OK)
-        rc = store__bind_text(st, s, 5, t->scope ? t->scope : "");
+        rc = bind_account_opt(st, s, 5, t->account_id);
     if (rc == TD_OK)
-        rc = store__bind_i64(st, s, 6, t->grant_id);
+        rc = store__bind_text(st, s, 6, t->scope ? t->scope : "");
     if (rc == TD_OK)
-        rc = store__bind_i64(st, s, 7, t->auth_time);
+        rc = store__bind_i64(st, s, 7, t->grant_id);
     if (rc == TD_OK)
-        rc = store__bind_i64(st, s, 8, t->created_at != 0 ? t->created_at : store_now_ms());
+        rc = store__bind_i64(st, s, 8, t->auth_time);
     if (rc == TD_OK)
-        rc = store__bind_i64(st, s, 9, t->expires_at);
+        rc = store__bind_i64(st, s, 9, t->created_at != 0 ? t->created_at : store_now_ms());
     if (rc == TD_OK)
-        rc = store__bind_i64(st, s, 10, t->revoked ? 1 : 0);
+        rc = store__bind_i64(st, s, 10, t->expires_at);
     if (rc == TD_OK)
-        rc = store__bind_i64(st, s, 11, t->used ? 1 : 0);
+        rc = store__bind_i64(st, s, 11, t->revoked ? 1 : 0);
+    if (rc == TD_OK)
+        rc = store__bind_i64(st, s, 12, t->used ? 1 : 0);
     if (rc == TD_OK)
         rc = store__step_done(st, s, NULL);
     store__put(s);
     return rc;
 }
 
-int store_oauth_token_get(struct store *st, const uint8_t token_hash[32],
+int store_oauth_token_get(struct store *st, int64_t id, const uint8_t token_hash[32],
                           struct oauth_token *out)
 {
     sqlite3_stmt *s = NULL;
@@ -545,61 +611,80 @@ int store_oauth_token_get(struct store *st, const uint8_t token_hash[32],
     if (out == NULL)
         return TD_EINVAL;
     memset(out, 0, sizeof(*out));
-    if (st == NULL || token_hash == NULL)
+    if (st == NULL || token_hash == NULL || id < 0)
         return TD_EINVAL;
-    rc = store__stmt(st, sql_token_get, &s);
+    rc = store__stmt(st, id > 0 ? sql_token_get : sql_legacy_get, &s);
     if (rc == TD_OK)
-        rc = store__bind_blob(st, s, 1, token_hash, 32);
+        rc = id > 0 ? store__bind_i64(st, s, 1, id) : store__bind_blob(st, s, 1, token_hash, 32);
     if (rc == TD_OK)
         rc = store__step_row(st, s);
     if (rc == TD_OK)
         rc = read_token(s, out);
     store__put(s);
+    if (rc == TD_OK && id > 0 && !hash_matches(out->token_hash, token_hash)) {
+        store_oauth_token_clear(out);
+        rc = TD_ENOTFOUND;
+    }
     return rc;
 }
 
 /* TD_ENOTFOUND for an unknown token. */
-int store_oauth_token_mark_used(struct store *st, const uint8_t token_hash[32])
+int store_oauth_token_mark_used(struct store *st, int64_t id, const uint8_t token_hash[32])
 {
     int64_t changes = 0;
     int rc;
 
-    if (st == NULL || token_hash == NULL)
+    if (st == NULL || token_hash == NULL || id < 0)
         return TD_EINVAL;
-    rc = exec_hash(st, sql_token_mark_used, token_hash, &changes);
+    if (id > 0) {
+        /* The hash of a row never changes, so checking it first and then updating by id
+         * is as atomic as one statement; the used/revoked precondition stays in SQL. */
+        rc = token_check(st, id, token_hash);
+        if (rc == TD_OK)
+            rc = exec_i64(st, sql_token_mark_used, id, &changes);
+        if (rc == TD_OK && changes == 0)
+            rc = TD_EEXIST;
+        return rc;
+    }
+    rc = exec_hash(st, sql_legacy_mark_used, token_hash, &changes);
     if (rc != TD_OK || changes == 1)
         return rc;
     /* Lost the race or reused: tell "known but spent" from "never issued". */
-    rc = hash_exists(st, sql_token_exists, token_hash);
+    rc = hash_exists(st, sql_legacy_exists, token_hash);
     return rc == TD_OK ? TD_EEXIST : rc;
 }
 
-int store_oauth_token_revoke(struct store *st, const uint8_t token_hash[32])
+int store_oauth_token_revoke(struct store *st, int64_t id, const uint8_t token_hash[32])
 {
-    if (st == NULL || token_hash == NULL)
+    int rc;
+
+    if (st == NULL || token_hash == NULL || id < 0)
         return TD_EINVAL;
-    return exec_hash(st, sql_token_revoke, token_hash, NULL);
+    if (id == 0)
+        return exec_hash(st, sql_legacy_revoke, token_hash, NULL);
+    rc = token_check(st, id, token_hash);
+    if (rc == TD_OK)
+        rc = exec_i64(st, sql_token_revoke, id, NULL);
+    return rc == TD_ENOTFOUND ? TD_OK : rc;
 }
 
-/* *n counts the tokens newly revoked (already revoked ones are not counted). */
+/* *n counts the tokens newly revoked (already revoked ones are not counted), in
+ * both tables: a family begun with old-format tokens goes on with new ones. */
 int store_oauth_grant_revoke(struct store *st, int64_t grant_id, int64_t *n)
 {
-    sqlite3_stmt *s = NULL;
     int64_t changes = 0;
+    int64_t legacy = 0;
     int rc;
 
     if (n)
         *n = 0;
     if (st == NULL)
         return TD_EINVAL;
-    rc = store__stmt(st, sql_grant_revoke, &s);
+    rc = exec_i64(st, sql_grant_revoke, grant_id, &changes);
     if (rc == TD_OK)
-        rc = store__bind_i64(st, s, 1, grant_id);
-    if (rc == TD_OK)
-        rc = store__step_done(st, s, &changes);
-    store__put(s);
+        rc = exec_i64(st, sql_legacy_grant_revoke, grant_id, &legacy);
     if (n && rc == TD_OK)
-        *n = changes;
+        *n = changes + legacy;
     return rc;
 }
 
@@ -636,6 +721,8 @@ int store_oauth_tokens_revoke_for(struct store *st, int64_t account_id, const ch
         rc = exec_account_client(st, sql_devices_deny_for, account_id, client_id);
     if (rc == TD_OK)
         rc = exec_account_client(st, sql_tokens_revoke_for, account_id, client_id);
+    if (rc == TD_OK)
+        rc = exec_account_client(st, sql_legacy_revoke_for, account_id, client_id);
     return rc;
 }
 
@@ -643,7 +730,8 @@ int store_oauth_tokens_revoke_for(struct store *st, int64_t account_id, const ch
  * *deleted (may be NULL) gets the total number of rows removed. */
 int store_oauth_purge_expired(struct store *st, int64_t now, int64_t *deleted)
 {
-    static const char *const purges[] = {sql_tokens_purge, sql_codes_purge, sql_devices_purge};
+    static const char *const purges[] = {sql_tokens_purge, sql_legacy_purge, sql_codes_purge,
+                                         sql_devices_purge};
     int64_t total = 0;
     int rc = TD_OK;
 
@@ -747,6 +835,9 @@ static const char sql_connected_apps[] =
     "  SELECT client_id, scope, created_at AS since FROM oauth_consents WHERE account_id = ?1"
     "  UNION ALL"
     "  SELECT client_id, scope, created_at FROM oauth_tokens WHERE account_id = ?1"
+    "   AND revoked = 0 AND used = 0 AND expires_at > ?2"
+    "  UNION ALL"
+    "  SELECT client_id, scope, created_at FROM oauth_tokens_legacy WHERE account_id = ?1"
     "   AND revoked = 0 AND used = 0 AND expires_at > ?2"
     " ) GROUP BY client_id, scope"
     ") g JOIN oauth_clients c ON c.client_id = g.client_id "

@@ -6,7 +6,12 @@ provider, driven over HTTP: discovery (RFC 8414), JWKS, the token endpoint
 device authorization endpoint (RFC 8628) and dynamic client registration
 (RFC 7591) in its three modes. The browser flow (authorize + consent) is
 tested in its own file."""
+import base64
+import hashlib
+import os
 import re
+import sqlite3
+import time
 
 import requests
 
@@ -166,6 +171,82 @@ def test_client_credentials_introspect_revoke(make_tandem):
     assert r.json() == {"active": False}
     assert post(t, "/oauth/revoke", {"token": "nope"}, auth=(cid, secret)).status_code == 200
     assert_error(post(t, "/oauth/revoke", {}, auth=(cid, secret)), 400, "invalid_request")
+
+
+def b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_token_format_tampering_and_legacy_tokens(make_tandem):
+    """Tokens carry their row id (8 bytes, big-endian) before 28 random bytes; the id
+    alone opens nothing, malformed strings are unknown tokens, and a token of the old
+    format (43 characters, found by hash) still works until it expires."""
+    t, c = start_with_clients(make_tandem)
+    cid, secret = c["machine"]
+    auth = (cid, secret)
+    r = token(t, {"grant_type": "client_credentials"}, auth=auth)
+    assert r.status_code == 200, r.text
+    at = r.json()["access_token"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{48}", at), at
+    raw = base64.urlsafe_b64decode(at + "==")
+    assert len(raw) == 36 and 0 < int.from_bytes(raw[:8], "big") < 2 ** 63
+    at2 = token(t, {"grant_type": "client_credentials"}, auth=auth).json()["access_token"]
+    raw2 = base64.urlsafe_b64decode(at2 + "==")
+    assert int.from_bytes(raw2[:8], "big") > int.from_bytes(raw[:8], "big")  # appended
+
+    def active(tok):
+        return post(t, "/oauth/introspect", {"token": tok}, auth=auth).json()["active"]
+
+    def bearer(tok):
+        return requests.get(t.url + "/oauth/userinfo",
+                            headers={"Authorization": "Bearer " + tok}, timeout=30)
+
+    assert active(at)
+    # The right id with a wrong secret: unknown everywhere, and revoking it is a no-op.
+    forged = b64url(raw[:8] + bytes(b ^ 0x5A for b in raw[8:]))
+    assert len(forged) == 48 and not active(forged)
+    assert bearer(forged).status_code == 401
+    dev, _ = c["device"]
+    assert_error(token(t, {"grant_type": "refresh_token", "refresh_token": forged,
+                           "client_id": dev}), 400, "invalid_grant")
+    assert post(t, "/oauth/revoke", {"token": forged}, auth=auth).status_code == 200
+    assert active(at)
+    # Malformed strings: other lengths, characters outside base64url, ids 0 and negative.
+    for bad in (at[:-1], at + "A", at[:47] + "=", at[:47] + "+", at[:47] + "/",
+                b64url(bytes(8) + raw[8:]), b64url(b"\x80" + raw[1:]), "%" * 48):
+        assert not active(bad), bad
+        assert bearer(bad).status_code == 401, bad
+    # A client_credentials token has no user, so userinfo says insufficient_scope: the
+    # token itself was accepted.
+    r = bearer(at)
+    assert r.status_code == 403 and "insufficient_scope" in r.headers["WWW-Authenticate"]
+
+    # An old-format token, as a previous version stored it (its SHA-256 in the table the
+    # 0009 migration renamed).
+    old = b64url(os.urandom(32))
+    assert len(old) == 43
+    now = int(time.time() * 1000)
+    db = sqlite3.connect(os.path.join(t.data, "tandem.db"), timeout=10)
+    db.execute("INSERT INTO oauth_tokens_legacy (token_hash, kind, client_id, account_id, scope,"
+               " grant_id, auth_time, created_at, expires_at) VALUES (?, 1, ?, NULL, "
+               "'blog.read', 42, 0, ?, ?)",
+               (hashlib.sha256(old.encode()).digest(), cid, now, now + 3600000))
+    db.commit()
+    db.close()
+    assert active(old)
+    r = bearer(old)
+    assert r.status_code == 403 and "insufficient_scope" in r.headers["WWW-Authenticate"]
+    assert not active(old[:-1] + ("A" if old[-1] != "A" else "B"))
+    assert post(t, "/oauth/revoke", {"token": old}, auth=auth).status_code == 200
+    assert not active(old)
+    assert bearer(old).status_code == 401
+
+    # Issued tokens are counted by grant type instead of logged one line each.
+    m = requests.get(t.url + "/metrics", timeout=10).text
+    n = re.search(r'^tandem_oauth_tokens_issued_total\{grant="client_credentials"\} (\S+)$',
+                  m, re.M)
+    assert n and float(n.group(1)) >= 2, m
+    assert "# TYPE tandem_oauth_tokens_issued_total counter" in m
 
 
 def test_client_credentials_scope(make_tandem):

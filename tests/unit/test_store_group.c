@@ -235,6 +235,15 @@ static void hash_of(uint8_t h[32], int seed)
     memcpy(h, &seed, sizeof(seed)); /* distinct for every seed */
 }
 
+/* The row id of the token whose hash is hash_of(h, seed). */
+static int64_t id_of(const uint8_t h[32])
+{
+    int seed;
+
+    memcpy(&seed, h, sizeof(seed));
+    return (int64_t)seed + 1;
+}
+
 static int put_token(struct store *st, int seed, int kind, int64_t grant_id)
 {
     struct oauth_token t = {
@@ -246,13 +255,14 @@ static int put_token(struct store *st, int seed, int kind, int64_t grant_id)
     };
 
     hash_of(t.token_hash, seed);
+    t.id = id_of(t.token_hash);
     return store_oauth_token_create(st, &t);
 }
 
 static bool has_token(struct store *st, const uint8_t h[32])
 {
     struct oauth_token t;
-    int rc = store_oauth_token_get(st, h, &t);
+    int rc = store_oauth_token_get(st, id_of(h), h, &t);
 
     store_oauth_token_clear(&t);
     assert_true(rc == TD_OK || rc == TD_ENOTFOUND);
@@ -357,21 +367,21 @@ static void test_reads_see_group_writes(void **state)
     w[0].f = f;
     memcpy(w[0].hash, rt2, 32);
     assert_int_equal(store_group_begin(f->st), TD_OK);
-    assert_int_equal(store_oauth_token_mark_used(f->st, rt1), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(rt1), rt1), TD_OK);
     assert_int_equal(put_token(f->st, 2, OAUTH_TOKEN_REFRESH, 42), TD_OK);
     store_group_end(f->st, on_commit, &w[0]);
     /* Second request, same turn, same rt1: reuse, the family goes. */
     w[1].f = f;
     memcpy(w[1].hash, rt2, 32);
     assert_int_equal(store_group_begin(f->st), TD_OK);
-    assert_int_equal(store_oauth_token_mark_used(f->st, rt1), TD_EEXIST);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(rt1), rt1), TD_EEXIST);
     assert_int_equal(store_oauth_grant_revoke(f->st, 42, &n), TD_OK);
     assert_int_equal(n, 2); /* rt1 and rt2 */
     store_group_end(f->st, on_commit, &w[1]);
     uv_run(&f->loop, UV_RUN_NOWAIT);
     assert_int_equal(w[0].status, TD_OK);
     assert_int_equal(w[1].status, TD_OK);
-    assert_int_equal(store_oauth_token_get(f->peek, rt2, &t), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->peek, id_of(rt2), rt2, &t), TD_OK);
     assert_true(t.revoked);
     store_oauth_token_clear(&t);
 }

@@ -2,7 +2,8 @@
 /* Unit tests for store/store_sqlite_oauth.c: clients (duplicates, cascading
  * delete), one-time codes, tokens (rotation, revocation, purge), consents,
  * connected apps, device codes, signing keys, hostile strings and bad
- * arguments, and the 0002_oauth migration (fresh and from version 1). Each
+ * arguments, the 0002_oauth migration (fresh and from version 1) and the
+ * 0009_oauth_token_ids one keeping old-format tokens usable. Each
  * test gets a fresh database in its own mkdtemp directory. */
 #include "core/err.h"
 #include "store/store.h"
@@ -102,6 +103,13 @@ static void hash_of(uint8_t h[32], int seed)
         h[i] = (uint8_t)(seed * 31 + i);
 }
 
+/* The row id these tests give the token whose hash is hash_of(h, seed): h[0] is
+ * seed * 31 mod 256, distinct for every seed below 256. */
+static int64_t id_of(const uint8_t h[32])
+{
+    return (int64_t)h[0] + 1;
+}
+
 static void make_client(struct store *st, const char *id, const char *name)
 {
     struct oauth_client c = {
@@ -144,6 +152,8 @@ static void make_token(struct store *st, int seed, int kind, const char *client,
     };
 
     hash_of(t.token_hash, seed);
+
+    t.id = id_of(t.token_hash);
     assert_int_equal(store_oauth_token_create(st, &t), TD_OK);
 }
 
@@ -345,9 +355,9 @@ static void test_client_delete_cascades(void **state)
     hash_of(h, 1);
     assert_int_equal(store_oauth_code_consume(f->st, h, now, &code), TD_ENOTFOUND);
     hash_of(h, 3);
-    assert_int_equal(store_oauth_token_get(f->st, h, &tok), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &tok), TD_ENOTFOUND);
     hash_of(h, 4);
-    assert_int_equal(store_oauth_token_get(f->st, h, &tok), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &tok), TD_ENOTFOUND);
     assert_int_equal(store_oauth_consent_get(f->st, f->alice, "gone", &scope), TD_ENOTFOUND);
     assert_int_equal(store_oauth_device_get_by_user_code(f->st, "GONEGONE", &dev), TD_ENOTFOUND);
 
@@ -356,7 +366,7 @@ static void test_client_delete_cascades(void **state)
     assert_int_equal(store_oauth_code_consume(f->st, h, now, &code), TD_OK);
     store_oauth_code_clear(&code);
     hash_of(h, 5);
-    assert_int_equal(store_oauth_token_get(f->st, h, &tok), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &tok), TD_OK);
     store_oauth_token_clear(&tok);
     assert_int_equal(store_oauth_consent_get(f->st, f->alice, "kept", &scope), TD_OK);
     free(scope);
@@ -494,11 +504,12 @@ static void test_token_lifecycle(void **state)
     make_client(f->st, "app", "App");
     t.account_id = f->alice;
     hash_of(t.token_hash, 1);
+    t.id = id_of(t.token_hash);
     hash_of(unknown, 99);
     assert_int_equal(store_oauth_token_create(f->st, &t), TD_OK);
     assert_int_equal(store_oauth_token_create(f->st, &t), TD_EEXIST);
 
-    assert_int_equal(store_oauth_token_get(f->st, t.token_hash, &got), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(t.token_hash), t.token_hash, &got), TD_OK);
     assert_memory_equal(got.token_hash, t.token_hash, 32);
     assert_int_equal(got.kind, OAUTH_TOKEN_REFRESH);
     assert_string_equal(got.client_id, "app");
@@ -511,34 +522,50 @@ static void test_token_lifecycle(void **state)
     assert_false(got.revoked);
     assert_false(got.used);
     store_oauth_token_clear(&got);
-    assert_int_equal(store_oauth_token_get(f->st, unknown, &got), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(unknown), unknown, &got), TD_ENOTFOUND);
+    /* The right id with another token's hash (a wrong secret) is refused like an unknown
+     * token, by the constant-time compare, and changes nothing. */
+    assert_int_equal(store_oauth_token_get(f->st, t.id, unknown, &got), TD_ENOTFOUND);
+    assert_null(got.client_id);
+    assert_int_equal(store_oauth_token_mark_used(f->st, t.id, unknown), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_revoke(f->st, t.id, unknown), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->st, t.id, t.token_hash, &got), TD_OK);
+    assert_false(got.used);
+    assert_false(got.revoked);
+    store_oauth_token_clear(&got);
+    /* Id 0 is an old-format token: looked up by hash among the legacy rows only. */
+    assert_int_equal(store_oauth_token_get(f->st, 0, t.token_hash, &got), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_mark_used(f->st, 0, t.token_hash), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, -1, t.token_hash, &got), TD_EINVAL);
 
     /* Rotation: once only. */
-    assert_int_equal(store_oauth_token_mark_used(f->st, t.token_hash), TD_OK);
-    assert_int_equal(store_oauth_token_mark_used(f->st, t.token_hash), TD_EEXIST);
-    assert_int_equal(store_oauth_token_mark_used(f->st, unknown), TD_ENOTFOUND);
-    assert_int_equal(store_oauth_token_get(f->st, t.token_hash, &got), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(t.token_hash), t.token_hash), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(t.token_hash), t.token_hash), TD_EEXIST);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(unknown), unknown), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(t.token_hash), t.token_hash, &got), TD_OK);
     assert_true(got.used);
     store_oauth_token_clear(&got);
 
     /* A revoked token cannot be rotated either. */
     hash_of(t.token_hash, 2);
+    t.id = id_of(t.token_hash);
     assert_int_equal(store_oauth_token_create(f->st, &t), TD_OK);
-    assert_int_equal(store_oauth_token_revoke(f->st, t.token_hash), TD_OK);
-    assert_int_equal(store_oauth_token_mark_used(f->st, t.token_hash), TD_EEXIST);
-    assert_int_equal(store_oauth_token_get(f->st, t.token_hash, &got), TD_OK);
+    assert_int_equal(store_oauth_token_revoke(f->st, id_of(t.token_hash), t.token_hash), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(t.token_hash), t.token_hash), TD_EEXIST);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(t.token_hash), t.token_hash, &got), TD_OK);
     assert_true(got.revoked);
     assert_false(got.used);
     store_oauth_token_clear(&got);
     /* Revoking an unknown token is fine (RFC 7009 §2.2). */
-    assert_int_equal(store_oauth_token_revoke(f->st, unknown), TD_OK);
+    assert_int_equal(store_oauth_token_revoke(f->st, id_of(unknown), unknown), TD_OK);
 
     /* client_credentials: no account, created_at defaults to now. */
     struct oauth_token cc = {.kind = OAUTH_TOKEN_ACCESS, .client_id = (char *)"app",
                              .grant_id = 56, .expires_at = now + 1000};
     hash_of(cc.token_hash, 3);
+    cc.id = id_of(cc.token_hash);
     assert_int_equal(store_oauth_token_create(f->st, &cc), TD_OK);
-    assert_int_equal(store_oauth_token_get(f->st, cc.token_hash, &got), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(cc.token_hash), cc.token_hash, &got), TD_OK);
     assert_int_equal(got.account_id, 0);
     assert_string_equal(got.scope, "");
     assert_true(got.created_at >= now);
@@ -554,8 +581,12 @@ static void test_token_lifecycle(void **state)
     assert_int_equal(store_oauth_token_create(f->st, &cc), TD_EINVAL);
     cc.client_id = (char *)"nope";
     hash_of(cc.token_hash, 4);
+    cc.id = id_of(cc.token_hash);
     assert_int_equal(store_oauth_token_create(f->st, &cc), TD_ENOTFOUND);
-    assert_int_equal(store_oauth_token_mark_used(f->st, NULL), TD_EINVAL);
+    assert_int_equal(store_oauth_token_mark_used(f->st, 1, NULL), TD_EINVAL);
+    cc.client_id = (char *)"app";
+    cc.id = 0; /* new tokens need their id */
+    assert_int_equal(store_oauth_token_create(f->st, &cc), TD_EINVAL);
 }
 
 static void test_grant_revoke(void **state)
@@ -572,18 +603,18 @@ static void test_grant_revoke(void **state)
     make_token(f->st, 3, OAUTH_TOKEN_REFRESH, "app", f->alice, "a", 100, now + 1000);
     make_token(f->st, 4, OAUTH_TOKEN_ACCESS, "app", f->alice, "a", 200, now + 1000);
     hash_of(h, 3);
-    assert_int_equal(store_oauth_token_revoke(f->st, h), TD_OK);
+    assert_int_equal(store_oauth_token_revoke(f->st, id_of(h), h), TD_OK);
 
     assert_int_equal(store_oauth_grant_revoke(f->st, 100, &n), TD_OK);
     assert_int_equal(n, 2); /* the already revoked one is not counted */
     for (int i = 1; i <= 3; i++) {
         hash_of(h, i);
-        assert_int_equal(store_oauth_token_get(f->st, h, &got), TD_OK);
+        assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &got), TD_OK);
         assert_true(got.revoked);
         store_oauth_token_clear(&got);
     }
     hash_of(h, 4);
-    assert_int_equal(store_oauth_token_get(f->st, h, &got), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &got), TD_OK);
     assert_false(got.revoked);
     store_oauth_token_clear(&got);
     assert_int_equal(store_oauth_grant_revoke(f->st, 100, &n), TD_OK);
@@ -615,7 +646,7 @@ static void test_tokens_revoke_for(void **state)
     assert_int_equal(store_oauth_tokens_revoke_for(f->st, f->alice, "app"), TD_OK);
     for (int i = 1; i <= 4; i++) {
         hash_of(h, i);
-        assert_int_equal(store_oauth_token_get(f->st, h, &got), TD_OK);
+        assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &got), TD_OK);
         assert_int_equal(got.revoked, i <= 2);
         store_oauth_token_clear(&got);
     }
@@ -657,11 +688,11 @@ static void test_purge_expired(void **state)
     assert_int_equal(store_oauth_purge_expired(f->st, now, &n), TD_OK);
     assert_int_equal(n, 4);
     hash_of(h, 1);
-    assert_int_equal(store_oauth_token_get(f->st, h, &got), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &got), TD_ENOTFOUND);
     hash_of(h, 2);
-    assert_int_equal(store_oauth_token_get(f->st, h, &got), TD_ENOTFOUND);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &got), TD_ENOTFOUND);
     hash_of(h, 3);
-    assert_int_equal(store_oauth_token_get(f->st, h, &got), TD_OK);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h), h, &got), TD_OK);
     store_oauth_token_clear(&got);
     hash_of(h, 4);
     assert_int_equal(store_oauth_code_consume(f->st, h, now, &code), TD_ENOTFOUND);
@@ -764,22 +795,25 @@ static void test_connected_apps(void **state)
                             .account_id = f->alice, .scope = (char *)"openid email",
                             .grant_id = 1, .created_at = 1000, .expires_at = now + 60000};
     hash_of(t.token_hash, 1);
+    t.id = id_of(t.token_hash);
     assert_int_equal(store_oauth_token_create(f->st, &t), TD_OK);
     t.scope = (char *)"email  openid offline_access";
     t.kind = OAUTH_TOKEN_REFRESH;
     t.created_at = 900;
     hash_of(t.token_hash, 2);
+    t.id = id_of(t.token_hash);
     assert_int_equal(store_oauth_token_create(f->st, &t), TD_OK);
     hash_of(t.token_hash, 3);
+    t.id = id_of(t.token_hash);
     assert_int_equal(store_oauth_token_create(f->st, &t), TD_OK);
     /* Dead tokens only. */
     make_token(f->st, 4, OAUTH_TOKEN_ACCESS, "expired", f->alice, "openid", 2, now);
     make_token(f->st, 5, OAUTH_TOKEN_ACCESS, "revoked", f->alice, "openid", 3, now + 60000);
     hash_of(h, 5);
-    assert_int_equal(store_oauth_token_revoke(f->st, h), TD_OK);
+    assert_int_equal(store_oauth_token_revoke(f->st, id_of(h), h), TD_OK);
     make_token(f->st, 6, OAUTH_TOKEN_REFRESH, "rotated", f->alice, "openid", 4, now + 60000);
     hash_of(h, 6);
-    assert_int_equal(store_oauth_token_mark_used(f->st, h), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(h), h), TD_OK);
     /* Someone else's. */
     make_token(f->st, 7, OAUTH_TOKEN_ACCESS, "bobs", f->bob, "openid", 5, now + 60000);
     assert_int_equal(store_oauth_consent_set(f->st, f->bob, "bobs", "openid"), TD_OK);
@@ -1053,8 +1087,8 @@ static void test_two_connections(void **state)
     store_oauth_code_clear(&code);
 
     hash_of(h, 2);
-    assert_int_equal(store_oauth_token_mark_used(f->st, h), TD_OK);
-    assert_int_equal(store_oauth_token_mark_used(st2, h), TD_EEXIST);
+    assert_int_equal(store_oauth_token_mark_used(f->st, id_of(h), h), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(st2, id_of(h), h), TD_EEXIST);
 
     hash_of(h, 3);
     assert_int_equal(store_oauth_device_poll(f->st, h, now + 10, 5000, &prev), TD_OK);
@@ -1115,6 +1149,98 @@ static void test_upgrade_from_v1(void **state)
     make_code(f->st, 1, "app", 7, 1, store_now_ms() + 1000);
 }
 
+/* A database at the previous schema version holding old-format tokens (keyed by their
+ * hash): after the 0009 migration they are still found (id 0), rotated, revoked, revoked
+ * with their family, listed as connected apps and purged, beside new tokens. */
+static void test_upgrade_keeps_old_tokens(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = store_now_ms();
+    struct oauth_token got;
+    uint8_t h1[32], h2[32], h3[32];
+    char sql[2048];
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    int64_t n = 0;
+    int v = 0;
+
+    assert_true(STORE_SCHEMA_VERSION >= 9);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (int i = 0; i < STORE_SCHEMA_VERSION - 1; i++)
+        if (sqlite3_exec(db, store__migrations[i].sql, NULL, NULL, &msg) != SQLITE_OK)
+            fail_msg("raw %d: %s", i, msg ? msg : "?");
+    hash_of(h1, 1);
+    hash_of(h2, 2);
+    hash_of(h3, 3);
+    snprintf(sql, sizeof(sql),
+             "PRAGMA user_version = %d;"
+             "INSERT INTO accounts (id, username, username_lc, created_at, updated_at)"
+             " VALUES (7, 'Old', 'old', 1, 1);"
+             "INSERT INTO oauth_clients (client_id, name, auth_method, id_token_alg, created_at)"
+             " VALUES ('app', 'App', 'none', 'RS256', 1);"
+             "INSERT INTO oauth_tokens (token_hash, kind, client_id, account_id, scope, grant_id,"
+             " created_at, expires_at) VALUES"
+             " (?1, 1, 'app', 7, 'openid', 70, 5, %lld),"
+             " (?2, 2, 'app', 7, 'openid offline_access', 70, 5, %lld),"
+             " (?3, 1, 'app', 7, 'openid', 71, 5, %lld);",
+             STORE_SCHEMA_VERSION - 1, (long long)(now + 60000), (long long)(now + 60000),
+             (long long)(now - 1));
+    {
+        /* The hashes go in as blobs: bind them through a statement per row. */
+        sqlite3_stmt *s = NULL;
+        const char *tail = sql;
+        while (tail && *tail) {
+            const char *next = NULL;
+            assert_int_equal(sqlite3_prepare_v2(db, tail, -1, &s, &next), SQLITE_OK);
+            if (s == NULL)
+                break;
+            if (sqlite3_bind_parameter_count(s) == 3) {
+                sqlite3_bind_blob(s, 1, h1, 32, SQLITE_STATIC);
+                sqlite3_bind_blob(s, 2, h2, 32, SQLITE_STATIC);
+                sqlite3_bind_blob(s, 3, h3, 32, SQLITE_STATIC);
+            }
+            assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+            sqlite3_finalize(s);
+            tail = next;
+        }
+    }
+    sqlite3_close(db);
+
+    open_ok(f);
+    assert_int_equal(store_schema_version(f->st, &v), TD_OK);
+    assert_int_equal(v, STORE_SCHEMA_VERSION);
+    /* Found by hash (id 0), not by an id. */
+    assert_int_equal(store_oauth_token_get(f->st, 0, h1, &got), TD_OK);
+    assert_int_equal(got.id, 0);
+    assert_int_equal(got.account_id, 7);
+    assert_int_equal(got.grant_id, 70);
+    assert_string_equal(got.scope, "openid");
+    store_oauth_token_clear(&got);
+    assert_int_equal(store_oauth_token_get(f->st, id_of(h1), h1, &got), TD_ENOTFOUND);
+    /* The refresh token rotates once, and its family gets a new-format token. */
+    assert_int_equal(store_oauth_token_mark_used(f->st, 0, h2), TD_OK);
+    assert_int_equal(store_oauth_token_mark_used(f->st, 0, h2), TD_EEXIST);
+    /* The live old access token makes "app" a connected app, since its creation. */
+    struct apps_seen seen;
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_oauth_connected_apps(f->st, 7, now, collect_app, &seen), TD_OK);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.ids[0], "app");
+    assert_int_equal(seen.since[0], 5);
+    make_token(f->st, 9, OAUTH_TOKEN_REFRESH, "app", 7, "openid offline_access", 70,
+               now + 60000);
+    /* Reuse detection revokes the family across both tables. */
+    assert_int_equal(store_oauth_grant_revoke(f->st, 70, &n), TD_OK);
+    assert_int_equal(n, 3); /* h1, the rotated-away h2 and token 9 */
+    assert_int_equal(store_oauth_token_get(f->st, 0, h1, &got), TD_OK);
+    assert_true(got.revoked);
+    store_oauth_token_clear(&got);
+    /* The expired old token goes with the purge. */
+    assert_int_equal(store_oauth_purge_expired(f->st, now, &n), TD_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_oauth_token_get(f->st, 0, h3, &got), TD_ENOTFOUND);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TD(fn) cmocka_unit_test_setup_teardown(fn, setup_dir, teardown)
 
@@ -1140,6 +1266,7 @@ int main(void)
         T(test_two_connections),
         T(test_schema_version),
         TD(test_upgrade_from_v1),
+        TD(test_upgrade_keeps_old_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
