@@ -13,6 +13,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 
+#include <openssl/rand.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,7 +203,10 @@ void oauth_token_new(char out[OAUTH_TOKEN_LEN + 1], int64_t *id, uint8_t hash[32
         raw[i] = (uint8_t)(v & 0xff);
         v >>= 8;
     }
-    randombytes_buf(raw + 8, sizeof(raw) - 8);
+    /* OpenSSL's DRBG (seeded from the OS, per thread) draws without a system
+     * call per token, unlike getrandom() behind randombytes_buf. */
+    if (RAND_bytes(raw + 8, (int)(sizeof(raw) - 8)) != 1)
+        randombytes_buf(raw + 8, sizeof(raw) - 8);
     buf_init(&b, 0);
     rc = codec_b64url_encode(&b, raw, sizeof(raw));
     TD_ASSERT(rc == TD_OK && b.len == OAUTH_TOKEN_LEN);
