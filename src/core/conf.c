@@ -151,6 +151,11 @@ static const struct opt opts[] = {
     STR("xmpp", "websocket_origins", xmpp_websocket_origins, "", NULL, true,
         "Other web origins (scheme://host[:port], space-separated) whose pages may open "
         "XMPP sessions at /xmpp-websocket; the site's own origin always may"),
+    STR("xmpp", "upload_domain", xmpp_upload_domain, "upload.{domain}", NULL, false,
+        "JID of the HTTP File Upload service (XEP-0363); {domain} at the end stands for "
+        "server.domain; empty turns the service off"),
+    INT("xmpp", "upload_max_bytes", xmpp_upload_max_bytes, "10485760", 1024, 268435456, false,
+        "Largest file a client may upload (the HTTP body limit of the upload PUT route)"),
 
     ENUM("log", "level", log_level, "info", log_level_values, true,
          "Lowest level logged: debug, info, warn or error"),
