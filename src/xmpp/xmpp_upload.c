@@ -87,7 +87,7 @@ static struct upload *upload_of(const struct xmpp_c2s *srv)
 /* ---- names, types and signatures ---- */
 
 /* A file name a slot may carry: 1..UPLOAD_NAME_MAX bytes of UTF-8 without
- * controls, no path separators, not starting with '.' (no "..", no hidden
+ * controls (C0, DEL, C1), no path separators, not starting with '.' (no "..", no hidden
  * files, and room for our .type). */
 static bool name_ok(const char *n)
 {
@@ -97,7 +97,9 @@ static bool name_ok(const char *n)
         utf8_has_controls(n, len))
         return false;
     for (size_t i = 0; i < len; i++)
-        if (n[i] == '/' || n[i] == '\\' || (unsigned char)n[i] < 0x20 || n[i] == 0x7f)
+        if (n[i] == '/' || n[i] == '\\' || (unsigned char)n[i] < 0x20 || n[i] == 0x7f ||
+            ((unsigned char)n[i] == 0xc2 && (unsigned char)n[i + 1] >= 0x80 &&
+             (unsigned char)n[i + 1] <= 0x9f)) /* C1 controls, U+0080..U+009F */
             return false;
     return true;
 }

@@ -270,3 +270,25 @@ def test_put_checks(server):
     resp = conn.getresponse()
     assert resp.status == 413
     conn.close()
+
+
+def test_control_characters_in_filename(server):
+    """Escaped controls survive XML attribute normalization (a literal tab
+    would become a space): sent on a raw stream, they are refused."""
+    from test_xmpp_sm import Raw
+
+    c = Raw(server.xport, "alice")
+    try:
+        c.bind("raw")
+        for i, name in enumerate(["tab&#9;here", "new&#10;line", "cr&#13;x", "del\x7fx",
+                                  "c1\u0085x"]):
+            c.send("<iq type='get' id='u%d' to='%s'><request xmlns='%s' filename='%s' "
+                   "size='5' content-type='text/plain'/></iq>" % (i, UP, NS, name))
+            out, _ = c.until_re(rb"<iq [^>]*id='u%d'.*?</iq>" % i)
+            assert b"type='error'" in out and b"<bad-request" in out, (name, out)
+        c.send("<iq type='get' id='ok' to='%s'><request xmlns='%s' filename='fine name.txt' "
+               "size='5' content-type='text/plain'/></iq>" % (UP, NS))
+        out, _ = c.until_re(rb"<iq [^>]*id='ok'.*?</iq>")
+        assert b"<slot xmlns='urn:xmpp:http:upload:0'>" in out and b"fine%20name.txt" in out
+    finally:
+        c.close()
