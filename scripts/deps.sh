@@ -14,7 +14,7 @@ libsqlite3-dev libjansson-dev libexpat1-dev libcurl4-openssl-dev
 libmd4c-dev libmd4c-html0-dev libinih-dev zlib1g-dev
 libcmocka-dev python3 python3-pytest python3-requests python3-authlib python3-slixmpp
 profanity tmux
-python3-websocket
+python3-websocket python3-aiohttp
 openssl curl sqlite3 chromium nodejs npm"
 
 [ "${TANDEM_DEPS_QUIET:-0}" = 1 ] || echo "deps: checking Debian packages"

@@ -25,6 +25,7 @@
 #include "tandem_version.h"
 #include "web/web.h"
 #include "xmpp/xmpp_c2s.h"
+#include "xmpp/xmpp_upload.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -930,6 +931,20 @@ static void handle_xmpp_websocket(struct http_req *r)
     xmpp_c2s_ws_attach(xmpp_web, r, app->base_url, app->conf->xmpp_websocket_origins);
 }
 
+/* XEP-0363: PUT, GET, HEAD and OPTIONS of an upload slot. */
+static void handle_upload(struct http_req *r)
+{
+    xmpp_upload_http(xmpp_web, r);
+}
+
+/* The HTTP server asks each request head for its body limit: the upload PUT
+ * route takes files up to xmpp.upload_max_bytes, every other request keeps
+ * http.max_body_bytes. */
+static size_t body_limit(const struct http_req *r)
+{
+    return xmpp_web ? xmpp_upload_body_limit(xmpp_web, r) : 0;
+}
+
 static void handle_host_meta(struct http_req *r)
 {
     xmpp_c2s_host_meta(r, ((struct web_app *)r->app)->base_url, false);
@@ -986,6 +1001,28 @@ static int start_xmpp(struct server *s)
         log_info("server.listening", "proto=xmpp-component addr=127.0.0.1 port=%d",
                  xmpp_component_port(s->xmpp));
     xmpp_web = s->xmpp;
+    if (c->xmpp_upload_domain[0]) {
+        /* "{domain}" at the end of the option stands for server.domain. */
+        const char *ud = c->xmpp_upload_domain;
+        size_t ul = strlen(ud), sl = sizeof("{domain}") - 1;
+        char dom[1100];
+        if (ul >= sl && strcmp(ud + ul - sl, "{domain}") == 0)
+            snprintf(dom, sizeof(dom), "%.*s%s", (int)(ul - sl), ud, c->domain);
+        else
+            snprintf(dom, sizeof(dom), "%s", ud);
+        struct xmpp_upload_opts uo = {
+            .domain = dom,
+            .max_bytes = (size_t)c->xmpp_upload_max_bytes,
+            .base_url = s->app.base_url,
+            .data_dir = c->data_dir,
+        };
+        if (xmpp_upload_configure(s->xmpp, &uo, &err) != TD_OK) {
+            fprintf(stderr, "tandem: %s\n", err ? err : "cannot start the upload service");
+            free(err);
+            return -1;
+        }
+        http_router_add(s->app.router, "*", "/upload/:owner/:id/:name", handle_upload);
+    }
     http_router_add(s->app.router, "GET", "/xmpp-websocket", handle_xmpp_websocket);
     http_router_add(s->app.router, "GET", "/.well-known/host-meta", handle_host_meta);
     http_router_add(s->app.router, "GET", "/.well-known/host-meta.json", handle_host_meta_json);
@@ -1057,6 +1094,7 @@ static int serve_cmd(struct conf *c, int argc, char **argv)
         .handler = web_app_handle,
         .done = web_app_done,
         .app = &s.app,
+        .body_limit = body_limit,
     };
     http_server_new(s.loop, &ho, &s.http);
     if (start_listener(&s, (int)c->http_port, NULL, "http", &s.http_l) != 0)

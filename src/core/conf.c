@@ -157,6 +157,11 @@ static const struct opt opts[] = {
     STR("xmpp", "components", xmpp_components, "", NULL, false,
         "External components allowed to connect, space-separated domain:secret pairs "
         "(e.g. bridge.example.org:s3cret); the secrets make this file confidential"),
+    STR("xmpp", "upload_domain", xmpp_upload_domain, "upload.{domain}", NULL, false,
+        "JID of the HTTP File Upload service (XEP-0363); {domain} at the end stands for "
+        "server.domain; empty turns the service off"),
+    INT("xmpp", "upload_max_bytes", xmpp_upload_max_bytes, "10485760", 1024, 268435456, false,
+        "Largest file a client may upload (the HTTP body limit of the upload PUT route)"),
 
     INT("microblog", "max_chars", mb_max_chars, "500", 1, 100000, false,
         "Longest microblog post, in characters as Mastodon counts them (a link is 23)"),

@@ -69,6 +69,8 @@ struct conf {
     char *xmpp_websocket_origins; /* extra origins allowed on /xmpp-websocket, space-separated */
     long xmpp_component_port;  /* XEP-0114 listener on 127.0.0.1: 0 = free port, -1 = off */
     char *xmpp_components;     /* "domain:secret" pairs, space-separated */
+    char *xmpp_upload_domain;  /* XEP-0363 service JID; "{domain}" suffix = server.domain; "" = off */
+    long xmpp_upload_max_bytes; /* largest upload */
     /* [microblog] */
     long mb_max_chars; /* post length limit (mb_text's rule) */
     /* [log] */

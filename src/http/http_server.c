@@ -59,6 +59,7 @@ struct http_session {
     size_t head_bytes;           /* bytes of request line + headers so far */
     size_t headers_cap;          /* slots in req->headers */
     struct buf body;             /* request body being received */
+    size_t body_max;             /* this request's body limit (opts.body_limit) */
     int fail_status;             /* set by a parser callback that hit a limit */
     bool in_drive;               /* drive() is on the stack */
     bool expect_continue;
@@ -522,7 +523,13 @@ static int cb_headers_complete(http_parser *p)
         s->fail_status = 400;
         return -1;
     }
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > s->srv->o.limits.max_body_bytes) {
+    s->body_max = s->srv->o.limits.max_body_bytes;
+    if (s->srv->o.body_limit) {
+        size_t lim = s->srv->o.body_limit(r);
+        if (lim)
+            s->body_max = lim;
+    }
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > s->body_max) {
         s->fail_status = 413;
         return -1;
     }
@@ -540,7 +547,7 @@ static int cb_body(http_parser *p, const char *at, size_t len)
 {
     struct http_session *s = sess_of(p);
 
-    if (s->body.len + len > s->srv->o.limits.max_body_bytes) {
+    if (s->body.len + len > s->body_max) {
         s->fail_status = 413;
         return -1;
     }

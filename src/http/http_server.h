@@ -33,6 +33,11 @@ struct http_server_opts {
     http_request_fn *handler;
     http_done_fn *done;      /* may be NULL */
     void *app;               /* given to handlers as r->app */
+    /* May be NULL. Called once a request's head is complete (method, path
+     * and headers known): a non-zero result replaces limits.max_body_bytes
+     * for that request's body alone (a route that takes larger bodies, such
+     * as the XEP-0363 file upload PUT). */
+    size_t (*body_limit)(const struct http_req *r);
 };
 
 int http_server_new(uv_loop_t *loop, const struct http_server_opts *o,

@@ -15,6 +15,7 @@ extern const struct xmpp_mod xmpp_mod_blocking;
 extern const struct xmpp_mod xmpp_mod_vcard;
 extern const struct xmpp_mod xmpp_mod_pep;
 extern const struct xmpp_mod xmpp_mod_component;
+extern const struct xmpp_mod xmpp_mod_upload;
 extern const struct xmpp_mod xmpp_mod_version;
 extern const struct xmpp_mod xmpp_mod_caps;
 
@@ -27,6 +28,7 @@ const struct xmpp_mod *const xmpp__mods[] = {
     &xmpp_mod_vcard,
     &xmpp_mod_pep,
     &xmpp_mod_component, /* XEP-0114: stanzas to external components' domains */
+    &xmpp_mod_upload, /* XEP-0363 on its subdomain */
     &xmpp_mod_version,
     &xmpp_mod_caps, /* last: its ver covers every module's server features */
     NULL,
