@@ -1021,11 +1021,11 @@ static int start_xmpp(struct server *s)
             free(err);
             return -1;
         }
-        http_router_add(s->app.router, "*", "/upload/:owner/:id/:name", handle_upload);
+        web_app_route_bare(&s->app, "*", "/upload/:owner/:id/:name", handle_upload);
     }
     http_router_add(s->app.router, "GET", "/xmpp-websocket", handle_xmpp_websocket);
-    http_router_add(s->app.router, "GET", "/.well-known/host-meta", handle_host_meta);
-    http_router_add(s->app.router, "GET", "/.well-known/host-meta.json", handle_host_meta_json);
+    web_app_route_bare(&s->app, "GET", "/.well-known/host-meta", handle_host_meta);
+    web_app_route_bare(&s->app, "GET", "/.well-known/host-meta.json", handle_host_meta_json);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "core/conf.h"
 #include "http/http.h"
 #include "http/http_form.h"
+#include "http/http_router.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -35,6 +36,9 @@ struct web_app {
     struct auth_ratelimit *rl_address; /* login failures per client address */
     char *base_url;                    /* no trailing slash */
     struct oauth *oauth;               /* the OAuth/OIDC provider; NULL until web_app_start */
+    http_handler_fn *bare[8];          /* handlers served without cookies, session and
+                                          the site's headers (web_app_route_bare) */
+    size_t nbare;
 };
 
 /** Per-request context, in req->user (allocated in the request arena). */
@@ -58,6 +62,11 @@ int web_app_start(struct web_app *app, const char *base_url, char **err);
 /** Apply reloadable settings after conf changed. */
 void web_app_reconfigure(struct web_app *app);
 /** The HTTP server's request handler (r->app is the struct web_app). */
+/** Add a route whose handler answers on its own terms: no cookies, no
+ *  session lookup and none of the site's security headers (e.g. uploaded
+ *  files with their sandbox CSP, host-meta documents for any origin). */
+void web_app_route_bare(struct web_app *app, const char *method, const char *path,
+                        http_handler_fn *fn);
 void web_app_handle(struct http_req *r);
 /** The HTTP server's per-request completion hook: metrics and access log. */
 void web_app_done(const struct http_req *r, int status, size_t body_len, double seconds);

@@ -298,6 +298,14 @@ static void security_headers(struct http_req *r)
                                   chat ? "; style-src 'self' 'unsafe-inline'" : ""));
 }
 
+void web_app_route_bare(struct web_app *app, const char *method, const char *path,
+                        http_handler_fn *fn)
+{
+    TD_ASSERT(app->nbare < TD_ARRAY_LEN(app->bare));
+    app->bare[app->nbare++] = fn;
+    http_router_add(app->router, method, path, fn);
+}
+
 void web_app_handle(struct http_req *r)
 {
     struct web_app *app = app_of(r);
@@ -311,6 +319,8 @@ void web_app_handle(struct http_req *r)
      * and need neither. */
     bool bare = res == HTTP_ROUTE_FOUND &&
                 (fn == handle_static || fn == handle_healthz || fn == handle_metrics);
+    for (size_t i = 0; i < app->nbare && res == HTTP_ROUTE_FOUND && !bare; i++)
+        bare = fn == app->bare[i];
     /* The OAuth JSON endpoints authenticate clients per request: no cookies,
      * no session, and no Set-Cookie on cacheable documents (discovery, JWKS). */
     bool api = res == HTTP_ROUTE_FOUND && api_oauth_is_handler(fn);

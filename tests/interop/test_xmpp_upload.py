@@ -108,9 +108,10 @@ def test_slixmpp_upload_then_get(server):
     assert r.status_code == 200 and r.content == data
     assert r.headers["Content-Type"] == "text/plain"
     assert r.headers["Access-Control-Allow-Origin"] == "*"
-    assert "sandbox" in r.headers["Content-Security-Policy"] or any(
-        "sandbox" in v for v in r.raw.headers.get_all("Content-Security-Policy"))
-    assert r.headers["X-Content-Type-Options"].startswith("nosniff")
+    # the file's own headers only: no site CSP beside the sandbox, no cookies
+    assert r.raw.headers.get_all("Content-Security-Policy") == ["default-src 'none'; sandbox"]
+    assert "Set-Cookie" not in r.headers
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.headers["Content-Disposition"].startswith("attachment")
     h = requests.head(url, timeout=10)
     assert h.status_code == 200 and h.headers["Content-Length"] == str(len(data))
