@@ -209,10 +209,10 @@ c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 storage = "internal"
-modules_enabled = { "roster", "saslauth", "disco", "ping" }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "register" }
 certificates = "$d/certs"
 modules_disabled = { "s2s", "tls" }
-allow_registration = false
+allow_registration = true -- for tsung's accounts; loopback is allow-listed
 VirtualHost "$DOMAIN"
 EOF
     chown -R prosody:prosody "$d"
@@ -345,6 +345,7 @@ bench_server() {
     case " $IDLE_SERVERS " in *" $srv "*) [ "$IDLE" -gt "$n" ] && n=$IDLE ;; esac
     log "$srv: creating $n accounts"
     "${srv}_setup" "$n"
+    if [ "$TSUNG" = 1 ]; then tsung_accounts "$srv"; fi
     # Priming (unmeasured): one login per account fills the driver's cache of
     # SaltedPassword, so the measured runs spend no client CPU on PBKDF2. Then
     # a fresh server, so the memory baseline has not seen these sessions.
@@ -377,6 +378,28 @@ bench_server() {
     esac
 }
 
+# tsung's accounts: ts1..tsN, each with the password "$PASSWORD<N>" (tsung
+# appends the user number to its passwd option). Tandem: through the CLI (each
+# one hashed); Prosody and ejabberd: in-band registration by the driver.
+tsung_accounts() {
+    local srv=$1 i out
+    log "$srv: creating $TSUNG_USERS tsung accounts"
+    if [ "$srv" = tandem ]; then
+        for i in $(seq 1 "$TSUNG_USERS"); do
+            TANDEM_SERVER_DATA_DIR=$TMP/tandem/var TANDEM_LOG_LEVEL=warn "$TANDEM_BIN" user add \
+                "ts$i" --password-stdin <<<"$PASSWORD$i" >/dev/null 2>>"$TMP/tandem/useradd.log" ||
+                { cat "$TMP/tandem/useradd.log" >&2; die "tandem user add ts$i failed"; }
+        done
+        return 0
+    fi
+    "${srv}_start"
+    out=$("$LOAD" --port "$PORT" --domain "$DOMAIN" --users "$TSUNG_USERS" --prefix ts \
+          --password "$PASSWORD" --password-suffix --register --threads "$THREADS" \
+          --concurrency 50 --quiet) || die "registering tsung accounts on $srv failed"
+    stop_server
+    case $out in *" failed=0 "*) ;; *) echo "$out" >&2; die "$srv: some tsung registrations failed" ;; esac
+}
+
 # ---- tsung ----
 
 # tsung logs in with SASL PLAIN (it has no SCRAM); the scenario is the same at
@@ -390,7 +413,7 @@ run_tsung() {
     cat >"$d/tsung.xml" <<EOF
 <?xml version="1.0"?>
 <!DOCTYPE tsung SYSTEM "/usr/share/tsung/tsung-1.0.dtd">
-<tsung loglevel="warning" version="1.0" dumptraffic="false">
+<tsung loglevel="warning" version="1.0" dumptraffic="${BENCH_TSUNG_DUMP:-false}">
   <clients><client host="localhost" use_controller_vm="true" maxusers="$((TSUNG_USERS + 10))"/></clients>
   <servers><server host="127.0.0.1" port="$PORT" type="tcp"/></servers>
   <load>
@@ -402,12 +425,12 @@ run_tsung() {
     <option type="ts_jabber" name="global_number" value="$TSUNG_USERS"/>
     <option type="ts_jabber" name="userid_max" value="$TSUNG_USERS"/>
     <option type="ts_jabber" name="domain" value="$DOMAIN"/>
-    <option type="ts_jabber" name="username" value="user"/>
+    <option type="ts_jabber" name="username" value="ts"/>
     <option type="ts_jabber" name="passwd" value="$PASSWORD"/>
     <option name="file_server" id="none" value="/dev/null"/>
   </options>
   <sessions>
-    <session probability="100" name="xbench" type="ts_jabber">
+    <session probability="100" name="xbench" type="ts_jabber" bidi="true">
       <request><jabber type="connect" ack="local"/></request>
       <transaction name="login">
         <request><jabber type="auth_sasl" ack="local"/></request>

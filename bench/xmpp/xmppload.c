@@ -60,7 +60,7 @@ static struct {
     long users, messages;
     double rate, drain_s, login_timeout_s, hold_s, settle_s;
     int mech_pref;     /* -1: SHA-256 when offered, else SHA-1 */
-    bool reg, quiet;
+    bool reg, quiet, pw_suffix;
     int npids;
     long pids[MAX_PIDS];
 } opt = {
@@ -212,6 +212,16 @@ static void start_next(struct worker *w);
 static void jid_user(char *out, size_t cap, long idx)
 {
     snprintf(out, cap, "%s%ld", opt.prefix, idx + opt.first);
+}
+
+/* The password; with --password-suffix it ends in the user's number (tsung's
+ * convention: its passwd option is a prefix). */
+static void password_of(char *out, size_t cap, long idx)
+{
+    if (opt.pw_suffix)
+        snprintf(out, cap, "%s%ld", opt.password, idx + opt.first);
+    else
+        snprintf(out, cap, "%s", opt.password);
 }
 
 /* ---- output ---- */
@@ -450,8 +460,10 @@ static void scram_challenge(struct client *c, const char *s, const char *e)
             fail(c, "bad salt");
             return;
         }
-        PKCS5_PBKDF2_HMAC(opt.password, (int)strlen(opt.password), sraw, (int)sl, (int)iter,
-                          md_of(c->mech), (int)hl, ce->salted);
+        char pw[512];
+        password_of(pw, sizeof(pw), c->idx);
+        PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), sraw, (int)sl, (int)iter, md_of(c->mech), (int)hl,
+                          ce->salted);
         ce->iter = iter;
         snprintf(ce->salt, sizeof(ce->salt), "%s", salt);
         atomic_fetch_add(&n_pbkdf2, 1);
@@ -535,12 +547,13 @@ static void on_stanza(struct client *c, const char *s, const char *e)
         if (!name_is(s, e, "stream:features"))
             return;
         if (opt.reg) {
-            char user[96];
+            char user[96], pw[512];
             jid_user(user, sizeof(user), c->idx);
+            password_of(pw, sizeof(pw), c->idx);
             csendf(c,
                    "<iq type='set' id='reg'><query xmlns='jabber:iq:register'>"
                    "<username>%s</username><password>%s</password></query></iq>",
-                   user, opt.password);
+                   user, pw);
             c->st = S_REGISTER;
             return;
         }
@@ -1008,7 +1021,7 @@ static void usage(void)
           "  [--concurrency logins in flight] [--mech sha1|sha256|best]\n"
           "  [--scram-cache FILE] [--server-pid PID]... [--hold SECONDS]\n"
           "  [--settle SECONDS] [--drain SECONDS] [--login-timeout SECONDS]\n"
-          "  [--register] [--quiet]\n"
+          "  [--register] [--password-suffix] [--quiet]\n"
           "Prints key=value lines (see bench/xmpp/README.md).\n",
           stderr);
     exit(2);
@@ -1048,6 +1061,9 @@ int main(int argc, char **argv)
         bool takes = true;
         if (strcmp(a, "--register") == 0) {
             opt.reg = true;
+            takes = false;
+        } else if (strcmp(a, "--password-suffix") == 0) {
+            opt.pw_suffix = true;
             takes = false;
         } else if (strcmp(a, "--quiet") == 0) {
             opt.quiet = true;
