@@ -12,12 +12,13 @@
 # Environment: BENCH_USERS (1000), BENCH_MESSAGES (20 per user), BENCH_RATE
 # (5000: offered messages/s in the fixed-rate run), BENCH_RATE_MAX (300000:
 # offered messages/s in the saturation run; 0 skips it), BENCH_IDLE_SESSIONS
-# (18000: sessions opened and held idle; 0 skips), BENCH_IDLE_SERVERS ("tandem"),
+# (18000: sessions opened and held idle; 0 skips), BENCH_IDLE_SERVERS (all three),
 # BENCH_IDLE_HOLD (10 s), BENCH_SERVERS ("tandem prosody ejabberd"),
 # BENCH_TSUNG (1: also run tsung; 0 skips), BENCH_TSUNG_USERS (500),
 # BENCH_TSUNG_RATE (2000 messages/s offered), BENCH_THREADS (2 driver loops),
 # BENCH_CONCURRENCY (200 logins in flight), TANDEM_BIN (skip the build),
-# BENCH_KEEP=1 (keep the temp dir).
+# BENCH_TANDEM_LOG_LEVEL (warn; info logs every session), BENCH_KEEP=1 (keep
+# the temp dir). More in bench/xmpp/README.md.
 # Runs as root on Debian 12 (installs prosody, ejabberd, tsung when missing).
 # Each server runs from its own config in a temp dir on its own free loopback
 # port, never as the system service; everything started is stopped on exit.
@@ -38,7 +39,7 @@ SERVERS=${BENCH_SERVERS:-tandem prosody ejabberd}
 TSUNG=${BENCH_TSUNG:-1}
 TSUNG_USERS=${BENCH_TSUNG_USERS:-500}
 TSUNG_RATE=${BENCH_TSUNG_RATE:-2000}
-TSUNG_ARRIVAL=${BENCH_TSUNG_ARRIVAL:-200}
+TSUNG_ARRIVAL=${BENCH_TSUNG_ARRIVAL:-10}
 THREADS=${BENCH_THREADS:-2}
 CONCURRENCY=${BENCH_CONCURRENCY:-200}
 DOMAIN=localhost
@@ -181,7 +182,7 @@ tandem_start() {
         TANDEM_SERVER_MAX_CONNECTIONS="$MAX_SESSIONS" \
         TANDEM_SERVER_MAX_CONNECTIONS_PER_IP="$MAX_SESSIONS" \
         TANDEM_SERVER_TEMPLATES_DIR="$ROOT/templates" TANDEM_SERVER_STATIC_DIR="$ROOT/static" \
-        TANDEM_LOG_ACCESS=false TANDEM_LOG_LEVEL=warn \
+        TANDEM_LOG_ACCESS=false TANDEM_LOG_LEVEL="${BENCH_TANDEM_LOG_LEVEL:-warn}" \
         "$TANDEM_BIN" serve </dev/null >>"$d/tandem.log" 2>&1 &
     SERVER_PID=$!
     MEASURE_PID=$SERVER_PID
@@ -304,13 +305,21 @@ EOF
 
 ejabberd_start() {
     local d=$TMP/ejabberd
-    ejabberdctl --config-dir "$d" --config "$d/ejabberd.yml" --ctl-config "$d/ejabberdctl.cfg" \
+    # As the ejabberd user from the start: ejabberdctl run as root would switch
+    # with su, whose PAM session drops the open-files limit to 1024.
+    HOME=$d setpriv --reuid=ejabberd --regid=ejabberd --init-groups \
+        ejabberdctl --config-dir "$d" --config "$d/ejabberd.yml" --ctl-config "$d/ejabberdctl.cfg" \
         --logs "$d/logs" --spool "$d/spool" foreground </dev/null >>"$d/ejabberd.out" 2>&1 &
     SERVER_PID=$!
     PORT=$EJABBERD_PORT
     wait_port "$PORT" 60 || { tail -n 40 "$d/ejabberd.out" "$d/logs/ejabberd.log" >&2 || true;
                               die "ejabberd did not start"; }
-    MEASURE_PID=$(descendant "$SERVER_PID" beam.smp) || die "ejabberd's beam.smp not found"
+    MEASURE_PID=$SERVER_PID
+    [ "$(cat "/proc/$SERVER_PID/comm" 2>/dev/null)" = beam.smp ] ||
+        MEASURE_PID=$(descendant "$SERVER_PID" beam.smp) || die "ejabberd's beam.smp not found"
+    local nofile
+    nofile=$(awk '/^Max open files/ { print $4 }' "/proc/$MEASURE_PID/limits")
+    [ "$nofile" -ge "$MAX_SESSIONS" ] || log "warning: ejabberd may open only $nofile files"
 }
 
 # ---- running the scenario ----

@@ -1039,6 +1039,11 @@ static double num(const char *s, double lo, double hi, const char *what)
     return v;
 }
 
+static double span_s(uint64_t from, uint64_t to)
+{
+    return from && to > from ? (double)(to - from) / 1e9 : 0.0;
+}
+
 static void sleep_s(double s)
 {
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
@@ -1179,7 +1184,8 @@ int main(int argc, char **argv)
         sleep_s(0.005);
     }
     long online_at_barrier = atomic_load(&n_online);
-    double login_s = (double)(atomic_load(&t_last_online) - atomic_load(&t_first_connect)) / 1e9;
+    /* Spans are 0 when nothing happened (no login, no delivery), not a wrapped difference. */
+    double login_s = span_s(atomic_load(&t_first_connect), atomic_load(&t_last_online));
     if (opt.reg)
         login_s = (double)(uv_hrtime() - t0) / 1e9;
     long rss1 = -1, rss2 = -1;
@@ -1222,8 +1228,8 @@ int main(int argc, char **argv)
             }
             sleep_s(0.005);
         }
-        send_s = (double)(atomic_load(&t_last_send) - atomic_load(&t_first_send)) / 1e9;
-        deliver_s = (double)(atomic_load(&t_last_delivery) - atomic_load(&t_first_send)) / 1e9;
+        send_s = span_s(atomic_load(&t_first_send), atomic_load(&t_last_send));
+        deliver_s = span_s(atomic_load(&t_first_send), atomic_load(&t_last_delivery));
     }
     atomic_store(&phase, 2);
     for (int t = 0; t < opt.threads; t++) {
