@@ -1367,6 +1367,11 @@ void xmpp__session_feed(struct xmpp_session *s, const char *data, size_t len)
         s->tr->timer_set(s, IDLE_MS, idle_timeout);
     (void)xmpp_stream_feed(s->xs, data, len);
     process_pending(s);
+    /* Between stanzas a bound stream lends its expat parser back to the pool
+     * (xmpp_stream_hibernate): an idle session then keeps a few KiB, not
+     * ~13, and the next bytes wake it with a pooled parser. */
+    if (s->bound && !s->ended && !s->restart_pending)
+        (void)xmpp_stream_hibernate(s->xs);
 }
 
 static void session_free(struct xmpp_session *s)

@@ -39,6 +39,11 @@
 /* A parsed tree costs more than its text (a 4-byte <a/> becomes a ~70-byte
  * node), so memory per stanza is capped at this many times max_stanza_bytes. */
 #define MEM_FACTOR 32
+/* Hibernating streams give their expat parser (about 10 KiB once used) to a
+ * pool; a stream that wakes takes one back. Loop thread only, like every
+ * stream. */
+#define POOL_MAX 64
+#define HDR_DECLS_MAX 8 /* namespace declarations of the header kept to resume */
 
 enum state {
     ST_HEADER,  /* waiting for the stream header (or <open/>) */
@@ -69,7 +74,14 @@ struct xmpp_stream {
     uint64_t fed;           /* bytes given to expat in this document */
     uint64_t stanza_start;  /* document offset of the stanza's '<' */
     uint64_t mark;          /* document offset just after the last event */
+    bool resuming;          /* parsing the synthetic header of a woken stream */
+    struct buf hdr_decls;   /* the header's namespace declarations, as XML attributes */
+    unsigned hdr_ndecls;
+    struct buf stream_name; /* the header's qualified name, e.g. "stream:stream" */
 };
+
+static XML_Parser pool[POOL_MAX];
+static size_t pool_n;
 
 const char *xmpp_stream_error_name(enum xmpp_stream_error cond)
 {
@@ -295,6 +307,14 @@ static void open_header(struct xmpp_stream *s, const char *name, const char **at
         fail(s, XMPP_STREAM_ERR_INVALID_NAMESPACE, "wrong or missing content namespace");
         return;
     }
+    if (s->resuming) { /* a woken stream's own synthetic header: no event */
+        s->resuming = false;
+        s->state = ST_OPEN;
+        return;
+    }
+    buf_reset(&s->stream_name);
+    if (q.prefix)
+        buf_printf(&s->stream_name, "%.*s:stream", (int)q.prefix_len, q.prefix);
     a = arena_new(0);
     s->mem = 0;
     hdr = make_el(s, a, NULL, name, atts);
@@ -307,12 +327,35 @@ static void open_header(struct xmpp_stream *s, const char *name, const char **at
     arena_free(a);
 }
 
+/* Keep a namespace declaration of the stream header, to declare it again
+ * when a hibernated stream wakes (the stanzas that follow may use it). */
+static void keep_header_decl(struct xmpp_stream *s, const char *prefix, const char *uri)
+{
+    const char *q;
+
+    if (s->lim.framing || s->depth != 0 || s->resuming || uri == NULL)
+        return;
+    if (s->hdr_ndecls >= HDR_DECLS_MAX) {
+        s->hdr_ndecls = HDR_DECLS_MAX + 1; /* too many to keep: never hibernate */
+        return;
+    }
+    for (q = uri; *q; q++)
+        if (*q == '\'' || *q == '<' || *q == '&')
+            return; /* not re-declared (a hibernation would then stay off) */
+    s->hdr_ndecls++;
+    if (prefix)
+        buf_printf(&s->hdr_decls, " xmlns:%s='%s'", prefix, uri);
+    else
+        buf_printf(&s->hdr_decls, " xmlns='%s'", uri);
+}
+
 static void XMLCALL on_ns_decl(void *ud, const XML_Char *prefix, const XML_Char *uri)
 {
     struct xmpp_stream *s = ud;
 
     if (!active(s))
         return;
+    keep_header_decl(s, prefix, uri);
     s->decls++;
     if (s->decls > s->lim.max_attrs) {
         fail(s, XMPP_STREAM_ERR_POLICY_VIOLATION, "too many namespace declarations");
@@ -568,8 +611,13 @@ static enum xmpp_stream_error map_error(enum XML_Error e)
 /* Start a new XML document: fresh expat state and counters. */
 static void begin_document(struct xmpp_stream *s)
 {
-    XML_Parser p = s->p;
+    XML_Parser p;
 
+    if (s->p == NULL) /* hibernated: take a parser from the pool, or a new one */
+        s->p = pool_n > 0 ? pool[--pool_n] : XML_ParserCreateNS("UTF-8", NS_SEP);
+    if (s->p == NULL)
+        TD_ASSERT(!"XML_ParserCreateNS: out of memory"); /* like td_malloc: abort on OOM */
+    p = s->p;
     drop_stanza(s);
     XML_ParserReset(p, "UTF-8");
     XML_SetReturnNSTriplet(p, 1);
@@ -624,9 +672,8 @@ struct xmpp_stream *xmpp_stream_new(const struct xmpp_stream_limits *lim,
     s->base = s->lim.framing ? 0 : 1;
     s->stack = td_calloc(s->lim.max_depth, sizeof(*s->stack));
     buf_init(&s->text, s->lim.max_text_bytes);
-    s->p = XML_ParserCreateNS("UTF-8", NS_SEP);
-    if (s->p == NULL)
-        TD_ASSERT(!"XML_ParserCreateNS: out of memory"); /* like td_malloc: abort on OOM */
+    buf_init(&s->hdr_decls, 4096);
+    buf_init(&s->stream_name, 256);
     begin_document(s);
     s->state = ST_HEADER;
     return s;
@@ -676,11 +723,51 @@ static void parse(struct xmpp_stream *s, const char *data, size_t len, bool fina
     }
 }
 
+/* Wake a hibernated stream: a parser from the pool, fed a header that
+ * declares what the original one did, without an on_open event. */
+static void wake(struct xmpp_stream *s)
+{
+    struct buf h;
+
+    begin_document(s);
+    if (s->lim.framing)
+        return;
+    buf_init(&h, 0);
+    buf_printf(&h, "<%s%s>", s->stream_name.data, s->hdr_decls.data);
+    s->resuming = true;
+    s->state = ST_HEADER;
+    parse(s, h.data, h.len, false);
+    buf_free(&h);
+    TD_ASSERT(s->state == ST_OPEN); /* our own header cannot fail */
+}
+
+bool xmpp_stream_hibernate(struct xmpp_stream *s)
+{
+    TD_ASSERT(!s->in_feed);
+    if (s->p == NULL)
+        return true;
+    if (s->state != ST_OPEN || s->arena != NULL || s->depth != s->base || s->fed != s->mark ||
+        (!s->lim.framing && (s->hdr_ndecls > HDR_DECLS_MAX || s->stream_name.len == 0)))
+        return false;
+    if (pool_n < POOL_MAX) {
+        XML_ParserReset(s->p, "UTF-8"); /* drops what it held of this stream */
+        pool[pool_n++] = s->p;
+    } else {
+        XML_ParserFree(s->p);
+    }
+    s->p = NULL;
+    buf_free(&s->text);
+    buf_init(&s->text, s->lim.max_text_bytes);
+    return true;
+}
+
 int xmpp_stream_feed(struct xmpp_stream *s, const char *data, size_t len)
 {
     TD_ASSERT(!s->in_feed);
     if (active(s) && len > 0) {
         s->in_feed = true;
+        if (s->p == NULL && !s->lim.framing)
+            wake(s);
         if (!s->lim.framing) {
             parse(s, data, len, false);
         } else if (!all_space(data, len)) {
@@ -711,6 +798,9 @@ void xmpp_stream_stop(struct xmpp_stream *s)
 void xmpp_stream_reset(struct xmpp_stream *s)
 {
     TD_ASSERT(!s->in_feed);
+    buf_reset(&s->hdr_decls); /* the next header declares its own */
+    s->hdr_ndecls = 0;
+    buf_reset(&s->stream_name);
     begin_document(s);
     s->state = ST_HEADER;
 }
@@ -722,8 +812,11 @@ void xmpp_stream_free(struct xmpp_stream *s)
     TD_ASSERT(!s->in_feed);
     drop_stanza(s);
     buf_free(&s->text);
+    buf_free(&s->hdr_decls);
+    buf_free(&s->stream_name);
     free(s->header_ns);
     free(s->stack);
-    XML_ParserFree(s->p);
+    if (s->p != NULL)
+        XML_ParserFree(s->p);
     free(s);
 }

@@ -88,6 +88,13 @@ void xmpp_stream_stop(struct xmpp_stream *s);
  *  (RFC 6120 §4.3.3 restart after STARTTLS or SASL; framing mode: a new
  *  <open/>). Clears any error or close. Only between feeds, never in a callback. */
 void xmpp_stream_reset(struct xmpp_stream *s);
+/** Between feeds: if the stream stands between stanzas (header seen, no
+ *  stanza or token pending), give its expat parser back to a small pool and
+ *  keep only what is needed to go on: the next feed wakes it transparently
+ *  (a parser from the pool, the header's namespace declarations declared
+ *  again, no second on_open). Returns true if the stream is hibernating.
+ *  An idle session then costs a few hundred bytes here instead of ~10 KiB. */
+bool xmpp_stream_hibernate(struct xmpp_stream *s);
 /** Free the parser. NULL-safe. Never in a callback. */
 void xmpp_stream_free(struct xmpp_stream *s);
 /** The RFC 6120 §4.9.3 element name of cond, e.g. "not-well-formed". */

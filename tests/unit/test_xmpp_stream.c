@@ -620,6 +620,78 @@ static void test_error_names(void **state)
     assert_string_equal(xmpp_stream_error_name((enum xmpp_stream_error)999), "undefined-condition");
 }
 
+
+/* Hibernation: between stanzas the parser goes back to the pool and the
+ * next feed wakes it with the header's declarations, without a new open. */
+static void test_hibernate(void **state)
+{
+    static const char hdr[] =
+        "<?xml version='1.0'?><s:stream xmlns='jabber:client' xmlns:s='"
+        XMPP_NS_STREAMS "' xmlns:x='urn:example:x' to='example.com' version='1.0'>";
+    struct rec r;
+    struct xmpp_stream_limits fl = {.framing = true};
+
+    (void)state;
+    rec_init(&r, NULL);
+    assert_false(xmpp_stream_hibernate(r.s)); /* no header yet */
+    assert_int_equal(feed(&r, hdr), TD_OK);
+    assert_true(xmpp_stream_hibernate(r.s));
+    assert_true(xmpp_stream_hibernate(r.s)); /* twice: still asleep */
+    /* the prefix declared on the header still binds after the wake */
+    assert_int_equal(feed(&r, "<message to='a@b'><x:y/></message>  "), TD_OK);
+    assert_int_equal(r.opens, 1);
+    assert_int_equal(r.stanzas, 1);
+    assert_non_null(xmpp_el_child(r.kept[0], "y", "urn:example:x"));
+    assert_true(xmpp_stream_hibernate(r.s));
+    /* a stanza cut in two: no hibernation in the middle */
+    assert_int_equal(feed(&r, "<presence><show>a"), TD_OK);
+    assert_false(xmpp_stream_hibernate(r.s));
+    assert_int_equal(feed(&r, "way</show></presence>"), TD_OK);
+    assert_int_equal(r.stanzas, 2);
+    assert_true(xmpp_stream_hibernate(r.s));
+    /* errors still come after a wake */
+    assert_int_equal(feed(&r, "<y:message xmlns:z='q'/>"), TD_EPROTO);
+    assert_int_equal(r.errors, 1);
+    assert_false(xmpp_stream_hibernate(r.s));
+    rec_free(&r);
+
+    /* a restart after hibernation starts a new header; close still works */
+    rec_init(&r, NULL);
+    assert_int_equal(feed(&r, hdr), TD_OK);
+    assert_true(xmpp_stream_hibernate(r.s));
+    xmpp_stream_reset(r.s);
+    assert_int_equal(feed(&r, hdr), TD_OK);
+    assert_int_equal(r.opens, 2);
+    assert_true(xmpp_stream_hibernate(r.s));
+    assert_int_equal(feed(&r, "</s:stream>"), TD_ECLOSED);
+    assert_int_equal(r.closes, 1);
+    rec_free(&r);
+
+    /* framing: every message is its own document */
+    rec_init(&r, &fl);
+    assert_int_equal(feed(&r, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='e' "
+                              "version='1.0'/>"), TD_OK);
+    assert_true(xmpp_stream_hibernate(r.s));
+    assert_int_equal(feed(&r, "<message xmlns='jabber:client'><body>hi</body></message>"),
+                     TD_OK);
+    assert_int_equal(r.stanzas, 1);
+    assert_true(xmpp_stream_hibernate(r.s));
+    rec_free(&r); /* freed while asleep: nothing leaks */
+
+    /* many streams asleep at once: the pool is bounded, wakes still work */
+    struct rec many[80];
+    for (int i = 0; i < 80; i++) {
+        rec_init(&many[i], NULL);
+        assert_int_equal(feed(&many[i], hdr), TD_OK);
+        assert_true(xmpp_stream_hibernate(many[i].s));
+    }
+    for (int i = 0; i < 80; i++) {
+        assert_int_equal(feed(&many[i], "<iq type='get' id='1'/>"), TD_OK);
+        assert_int_equal(many[i].stanzas, 1);
+        rec_free(&many[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -640,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_reset_restart),
         cmocka_unit_test(test_no_callbacks),
         cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_hibernate),
         cmocka_unit_test(test_error_names),
     };
 
