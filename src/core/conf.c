@@ -152,6 +152,9 @@ static const struct opt opts[] = {
         "Other web origins (scheme://host[:port], space-separated) whose pages may open "
         "XMPP sessions at /xmpp-websocket; the site's own origin always may"),
 
+    INT("microblog", "media_max_bytes", mb_media_max_bytes, "16777216", 1024, 104857600, true,
+        "Largest image attachment in bytes (JPEG, PNG, GIF, WebP); checked before decoding"),
+
     ENUM("log", "level", log_level, "info", log_level_values, true,
          "Lowest level logged: debug, info, warn or error"),
     BOOL("log", "access", log_access, "true", true, "Log every HTTP request"),
