@@ -311,7 +311,8 @@ static void vips_detail(char *detail, size_t dlen)
     vips_error_clear();
 }
 
-static int load(const struct mb_media_info *info, const void *data, size_t len, VipsImage **out)
+static int load(const struct mb_media_info *info, const void *data, size_t len,
+                uint32_t keep_side, VipsImage **out)
 {
     /* Header only: pixels are decoded at the first access. fail_on = error
      * turns truncated or corrupt bodies into errors instead of grey pixels;
@@ -322,9 +323,17 @@ static int load(const struct mb_media_info *info, const void *data, size_t len, 
      * them). GIF and WebP load their first frame by default. */
     void *buf = (void *)(uintptr_t)data; /* libvips takes it non-const, reads only */
     switch (info->type) {
-    case MB_MEDIA_JPEG:
+    case MB_MEDIA_JPEG: {
+        /* Shrink-on-load: libjpeg decodes at 1/2, 1/4 or 1/8 scale almost for
+         * free, so a 33-megapixel photo never exists at full size when the
+         * original only keeps keep_side pixels of its longest side. */
+        uint32_t longest = info->width > info->height ? info->width : info->height;
+        int shrink = 8;
+        while (shrink > 1 && longest / (uint32_t)shrink < keep_side)
+            shrink /= 2;
         return vips_jpegload_buffer(buf, len, out, "fail_on", VIPS_FAIL_ON_WARNING, "memory", TRUE,
-                                    NULL);
+                                    "shrink", shrink, NULL);
+    }
     case MB_MEDIA_PNG:
         return vips_pngload_buffer(buf, len, out, "fail_on", VIPS_FAIL_ON_ERROR, "memory", TRUE,
                                    NULL);
@@ -475,10 +484,11 @@ static int process(const void *data, size_t len, const struct mb_media_limits *l
     VipsImage *img = NULL;
     rc = TD_EINVAL;
     const char *msg = "corrupt or truncated image";
-    if (load(&info, data, len, &t[0]))
+    if (load(&info, data, len, lim->original_side, &t[0]))
         goto done;
     /* The header as libvips read it (a GIF frame may be larger than its
-     * screen): still before any pixel is decoded. */
+     * screen; a JPEG may be shrunk on load): still before any pixel is
+     * decoded. */
     if (check_size((uint64_t)vips_image_get_width(t[0]), (uint64_t)vips_image_get_height(t[0]),
                    lim, &why) != TD_OK) {
         rc = TD_ETOOBIG;

@@ -114,7 +114,8 @@ typedef void mb_media_done_cb(int rc, struct mb_media_result *res, const char *e
 
 /** mb_media_process() on the loop's thread pool. The len bytes are copied
  * (after the byte limit and the header are checked, so an over-size or
- * unsupported upload is refused without a copy, still through cb). cb is always called exactly once, from a later loop iteration.
+ * unsupported upload is refused without a copy, still through cb). cb is
+ * always called exactly once, from a later loop iteration.
  * Returns TD_OK, or TD_EIO when libuv cannot queue the work (then cb is not called). */
 int mb_media_process_async(uv_loop_t *loop, const void *data, size_t len,
                            const struct mb_media_limits *lim, mb_media_done_cb *cb, void *ud);

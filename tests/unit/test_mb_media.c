@@ -43,7 +43,8 @@ static VipsImage *make_image(int w, int h, int bands, bool split)
         for (int x = 0; x < w; x++) {
             unsigned char *q = px + ((size_t)y * w + x) * bands;
             for (int b = 0; b < bands; b++)
-                q[b] = split ? (x < w / 2 ? 0 : 255) : (unsigned char)((x * 7 + y * 3 + b * 50) & 0xff);
+                q[b] = split ? (x < w / 2 ? 0 : 255)
+                             : (unsigned char)((x * 7 + y * 3 + b * 50) & 0xff);
             if (bands == 4)
                 q[3] = x < w / 2 ? 255 : 128;
         }
@@ -625,6 +626,18 @@ static void test_renditions(void **state)
     mb_media_result_free(&res);
     blob_free(&b);
 
+    /* twice the cap: the JPEG is shrunk on load, the result is the same size */
+    b = make(7700, 200, 3, ".jpg");
+    assert_int_equal(mb_media_process(b.p, b.n, &lim, &res, err, sizeof(err)), TD_OK);
+    assert_int_equal(res.original.width, 3840);
+    assert_true(res.original.height >= 99 && res.original.height <= 100);
+    VipsImage *o = vips_image_new_from_buffer(res.original.data, res.original.len, "", NULL);
+    assert_non_null(o);
+    assert_int_equal(vips_image_get_width(o), 3840);
+    g_object_unref(o);
+    mb_media_result_free(&res);
+    blob_free(&b);
+
     /* alpha stays: PNG out */
     b = make(300, 200, 4, ".webp");
     assert_int_equal(mb_media_process(b.p, b.n, &lim, &res, err, sizeof(err)), TD_OK);
@@ -698,9 +711,9 @@ static void test_blurhash_vector(void **state)
     assert_int_equal(mb_blurhash_encode(noise, NW, NH, STRIDE, 3, 7, h), TD_OK);
     assert_string_equal(h, "u2HVC*-;w@^nkXIVng$%gv^iIIz{nyJ~$.y;v8nOK*R6kR");
     assert_int_equal(mb_blurhash_encode(noise, NW, NH, STRIDE, 9, 9, h), TD_OK);
-    assert_string_equal(h, "|2HVC*-;w@=|ySb|IU^lvx^nkXIVoym.R.=Yv.xWng$%gvNsIVW*IUakN0^iIIz{V{z?yBxkAu"
-                           "#,nyJ~$.O+S6oz$$rZrVy;v8nOV@Q;kOWRtlv.K*R6kRz_sjKsv*w6PM?ccE+II:w#r?nU$_"
-                           "JP:[r{NsXRT1nPt6RmTw");
+    assert_string_equal(h, "|2HVC*-;w@=|ySb|IU^lvx^nkXIVoym.R.=Yv.xWng$%gvNsIVW*IUakN0^iI"
+                           "Iz{V{z?yBxkAu#,nyJ~$.O+S6oz$$rZrVy;v8nOV@Q;kOWRtlv.K*R6kRz_sjKsv*"
+                           "w6PM?ccE+II:w#r?nU$_JP:[r{NsXRT1nPt6RmTw");
     free(noise);
 
     assert_int_equal(mb_blurhash_encode(px, W, H, W * 3, 0, 3, h), TD_EINVAL);
