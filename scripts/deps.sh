@@ -11,10 +11,10 @@ cd "$(dirname "$0")/.."
 PKGS="build-essential pkg-config meson ninja-build clang
 libuv1-dev libhttp-parser-dev libwslay-dev libssl-dev libsodium-dev
 libsqlite3-dev libjansson-dev libexpat1-dev libcurl4-openssl-dev
-libmd4c-dev libmd4c-html0-dev libinih-dev zlib1g-dev
+libmd4c-dev libmd4c-html0-dev libinih-dev zlib1g-dev libvips-dev
 libcmocka-dev python3 python3-pytest python3-requests python3-authlib python3-slixmpp
 profanity tmux
-python3-websocket python3-aiohttp
+python3-websocket python3-aiohttp python3-blurhash
 openssl curl sqlite3 chromium nodejs npm"
 
 [ "${TANDEM_DEPS_QUIET:-0}" = 1 ] || echo "deps: checking Debian packages"

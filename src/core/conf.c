@@ -166,6 +166,9 @@ static const struct opt opts[] = {
     INT("microblog", "max_chars", mb_max_chars, "500", 1, 100000, false,
         "Longest microblog post, in characters as Mastodon counts them (a link is 23)"),
 
+    INT("microblog", "media_max_bytes", mb_media_max_bytes, "16777216", 1024, 104857600, true,
+        "Largest image attachment in bytes (JPEG, PNG, GIF, WebP); checked before decoding"),
+
     ENUM("log", "level", log_level, "info", log_level_values, true,
          "Lowest level logged: debug, info, warn or error"),
     BOOL("log", "access", log_access, "true", true, "Log every HTTP request"),

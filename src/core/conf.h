@@ -73,6 +73,7 @@ struct conf {
     long xmpp_upload_max_bytes; /* largest upload */
     /* [microblog] */
     long mb_max_chars; /* post length limit (mb_text's rule) */
+    long mb_media_max_bytes; /* largest image attachment upload */
     /* [log] */
     int log_level; /* enum conf_log_level == enum log_level */
     const char *log_level_name;

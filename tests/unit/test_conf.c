@@ -147,6 +147,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.login_max_failures_ip, 20);
     assert_int_equal(c.login_window, 900);
     assert_int_equal(c.avatar_max_bytes, 1048576);
+    assert_int_equal(c.mb_media_max_bytes, 16777216);
     assert_int_equal(c.log_level, CONF_LOG_INFO);
     assert_string_equal(c.log_level_name, "info");
     assert_true(c.log_access);
@@ -632,7 +633,7 @@ static void test_example_in_sync(void **state)
             fail_msg("example lacks the active line \"%s\"", line);
         pairs++;
     }
-    assert_int_equal(pairs, 43); /* one per option in the table */
+    assert_int_equal(pairs, 44); /* one per option in the table */
     free(t1);
     free(t2);
     conf_free(&a);
