@@ -140,28 +140,35 @@ void xmpp__send_el(struct xmpp_session *s, const struct xmpp_el *el)
     buf_free(&b);
 }
 
-static void send_header(struct xmpp_session *s)
+/* Our stream header (or RFC 7395 <open/>) into b. */
+static void header_into(struct xmpp_session *s, struct buf *b)
 {
     uint8_t rnd[16];
-    struct buf b;
 
-    buf_init(&b, 0);
     if (RAND_bytes(rnd, sizeof(rnd)) != 1)
         memset(rnd, 0, sizeof(rnd));
     if (s->tr->framed)
-        buf_appends(&b, "<open xmlns='" NS_FRAMING "' id='");
+        buf_appends(b, "<open xmlns='" NS_FRAMING "' id='");
     else
-        buf_appends(&b, "<?xml version='1.0'?><stream:stream xmlns='" XMPP_NS_CLIENT
-                        "' xmlns:stream='" XMPP_NS_STREAMS "' id='");
-    codec_hex_encode(&b, rnd, sizeof(rnd));
-    buf_appends(&b, "' from='");
-    xmpp__esc(&b, s->srv->domain);
-    buf_appends(&b, "' version='1.0' xml:lang='");
-    xmpp__esc(&b, s->lang[0] ? s->lang : "en");
-    buf_appends(&b, s->tr->framed ? "'/>" : "'>");
+        buf_appends(b, "<?xml version='1.0'?><stream:stream xmlns='" XMPP_NS_CLIENT
+                       "' xmlns:stream='" XMPP_NS_STREAMS "' id='");
+    codec_hex_encode(b, rnd, sizeof(rnd));
+    buf_appends(b, "' from='");
+    xmpp__esc(b, s->srv->domain);
+    buf_appends(b, "' version='1.0' xml:lang='");
+    xmpp__esc(b, s->lang[0] ? s->lang : "en");
+    buf_appends(b, s->tr->framed ? "'/>" : "'>");
+    s->header_sent = true;
+}
+
+static void send_header(struct xmpp_session *s)
+{
+    struct buf b;
+
+    buf_init(&b, 0);
+    header_into(s, &b);
     send_raw_buf(s, &b);
     buf_free(&b);
-    s->header_sent = true;
 }
 
 /* The closing of the stream: </stream:stream>, or <close/> when framed. */
@@ -399,6 +406,10 @@ static bool mech_allowed(struct xmpp_session *s, enum auth_sasl_mech m)
     }
 }
 
+/* Our header then the stream features. Over a stream transport they go in
+ * one write: a client that reads the first chunk as our whole answer (tsung
+ * does) would otherwise pipeline its next step too early, and it saves a
+ * system call per stream; a framed transport sends each element alone. */
 static void send_features(struct xmpp_session *s)
 {
     static const enum auth_sasl_mech order[] = {
@@ -408,6 +419,10 @@ static void send_features(struct xmpp_session *s)
     struct buf b;
 
     buf_init(&b, 0);
+    if (s->tr->framed)
+        send_header(s);
+    else
+        header_into(s, &b);
     if (s->tr->framed)
         buf_appends(&b, "<stream:features xmlns:stream='" XMPP_NS_STREAMS "'>");
     else
@@ -1118,8 +1133,7 @@ static void on_stream_open(void *ud, const struct xmpp_el *h)
         xmpp__stream_error(s, "unsupported-version", ver ? ver : "none");
         return;
     }
-    send_header(s);
-    send_features(s);
+    send_features(s); /* with the header */
 }
 
 /* A top-level element after SASL success that is not a stanza: the modules'
