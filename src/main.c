@@ -926,6 +926,12 @@ static void handle_xmpp_websocket(struct http_req *r)
     xmpp_c2s_ws_attach(xmpp_web, r, app->base_url, app->conf->xmpp_websocket_origins);
 }
 
+static void handle_xmpp_bosh(struct http_req *r)
+{
+    struct web_app *app = r->app;
+    xmpp_c2s_bosh_handle(xmpp_web, r, app->base_url, app->conf->xmpp_websocket_origins);
+}
+
 static void handle_host_meta(struct http_req *r)
 {
     xmpp_c2s_host_meta(r, ((struct web_app *)r->app)->base_url, false);
@@ -937,7 +943,8 @@ static void handle_host_meta_json(struct http_req *r)
 }
 
 /* The XMPP client listeners (STARTTLS with the server certificate, and
- * XEP-0368 direct TLS) and the WebSocket endpoint (RFC 7395, XEP-0156). */
+ * XEP-0368 direct TLS), the WebSocket endpoint (RFC 7395, XEP-0156) and BOSH
+ * (XEP-0206). */
 static int start_xmpp(struct server *s)
 {
     const struct conf *c = s->conf;
@@ -969,6 +976,7 @@ static int start_xmpp(struct server *s)
                  xmpp_c2s_tls_port(s->xmpp));
     xmpp_web = s->xmpp;
     http_router_add(s->app.router, "GET", "/xmpp-websocket", handle_xmpp_websocket);
+    http_router_add(s->app.router, "*", "/http-bind", handle_xmpp_bosh); /* XEP-0206 */
     http_router_add(s->app.router, "GET", "/.well-known/host-meta", handle_host_meta);
     http_router_add(s->app.router, "GET", "/.well-known/host-meta.json", handle_host_meta_json);
     return 0;
