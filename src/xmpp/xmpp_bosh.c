@@ -663,6 +663,9 @@ static void process(struct xmpp_bosh *b, struct http_req *r, uint64_t rid, struc
     b->nheld++;
     if (b->nheld > HOLD)
         answer_oldest(b); /* §10: at most hold requests are held */
+    if (b->pause_ms)
+        while (b->nheld > 0)
+            answer_oldest(b); /* §12: answer everything now; the pause begins */
     schedule(b, b->out.len > 0 || b->closing || b->overflow || terminate);
 }
 
@@ -718,6 +721,7 @@ static void handle_request(struct xmpp_c2s *srv, struct http_req *r, struct xmpp
             answer_terminate(e->r, b->origin, "item-not-found");
         e->r = r;
         e->rid = rid;
+        log_info("xmpp.bosh_early", "sid=%s rid=%" PRIu64, b->sid, rid);
         return;
     }
     process(b, r, rid, body);
@@ -767,6 +771,11 @@ void xmpp_c2s_bosh_handle(struct xmpp_c2s *srv, struct http_req *r, const char *
     }
     if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) {
         http_resp_text(r, 200, "XMPP over BOSH (XEP-0206): POST <body/> elements here\n");
+        return;
+    }
+    if (strcmp(r->method, "POST") != 0) {
+        (void)http_resp_header(r, "Allow", "GET, HEAD, POST, OPTIONS");
+        http_resp_text(r, 405, "method not allowed\n");
         return;
     }
     if (!secure && !srv->allow_plaintext) {

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import random
+import re
 import signal
 import threading
 import xml.etree.ElementTree as ET
@@ -274,6 +275,45 @@ def test_repeated_rid_same_response(server):
     assert resp.get("type") is None
 
 
+def test_early_rid_waits_for_the_one_before(server):
+    """XEP-0124 §14.1: rid+2 sent before rid+1 is processed after it."""
+    server.add_user("alice")
+    b, _ = bosh_login(server, "alice")
+    first = b.rid + 1
+    out = {}
+
+    def later():
+        out["later"] = b.send("<iq xmlns='jabber:client' type='get' id='p2' to='localhost'>"
+                              "<ping xmlns='urn:xmpp:ping'/></iq>", rid=first + 1)
+
+    th = threading.Thread(target=later)
+    th.start()
+    wait_log(server, "event=xmpp.bosh_early sid=%s rid=%d" % (b.sid, first + 1))
+    resp, _ = b.send("<iq xmlns='jabber:client' type='get' id='p1' to='localhost'>"
+                     "<ping xmlns='urn:xmpp:ping'/></iq>", rid=first)
+    th.join(30)
+    b.rid = first + 1
+    ids = [c.get("id") for r in (resp, out["later"][0]) for c in r
+           if c.tag == "{%s}iq" % NS_CLIENT]
+    while "p2" not in ids:
+        r, _ = b.send()
+        assert r.get("type") is None, ET.tostring(r)
+        ids += [c.get("id") for c in r if c.tag == "{%s}iq" % NS_CLIENT]
+    assert ids.index("p1") < ids.index("p2"), ids
+
+
+def test_pause_answers_held_requests(server):
+    server.add_user("alice")
+    b, _ = bosh_login(server, "alice", wait=30)
+    # §12: a pause request is answered at once, not after the 30 s wait (the
+    # HTTP timeout below is shorter than the wait)
+    r = requests.post(b.url, data=b.body(pause="5").encode(), headers=b.headers, timeout=15)
+    assert ET.fromstring(r.content).get("type") is None
+    # and the session is there after the pause
+    resp, _ = b.send(pause="1")
+    assert resp.get("type") is None
+
+
 def test_rid_outside_window_terminates(server):
     server.add_user("alice")
     b, _ = bosh_login(server, "alice")
@@ -377,14 +417,18 @@ def test_shutdown_answers_held_request(server):
 
     th = threading.Thread(target=poll)
     th.start()
-    wait_log(server, "event=xmpp.bound")
-    # the request is held by now or soon; either way the answer is a terminate
-    import time
-    time.sleep(0.2)
+    # held: the metrics request itself is the other one in flight
+    for _ in range(200):
+        m = requests.get(server.url + "/metrics", timeout=10).text
+        if re.search(r"^tandem_http_inflight_requests 2(\.0*)?$", m, re.M):
+            break
+    else:
+        raise AssertionError("the request was not held")
     server.proc.send_signal(signal.SIGTERM)
     th.join(30)
     resp, _ = held["resp"]
-    if resp.get("type") != "terminate":
-        resp, _ = b.send()
     assert resp.get("type") == "terminate"
+    assert resp.get("condition") == "remote-stream-error"
+    assert resp.find("{%s}error/{urn:ietf:params:xml:ns:xmpp-streams}system-shutdown"
+                     % NS_STREAMS) is not None, ET.tostring(resp)
     assert server.proc.wait(timeout=30) == 0
