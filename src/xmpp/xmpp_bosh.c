@@ -510,6 +510,26 @@ static bool parse_u64(const char *v, uint64_t max, uint64_t *out)
     return true;
 }
 
+/* §7.1: the client's ver or ours (1.11), whichever is lower; a ver that
+ * does not parse as major.minor is taken as ours. */
+static const char *bosh_ver(const char *v)
+{
+    static char out[24];
+    char *end;
+    unsigned long major, minor;
+
+    if (v == NULL || *v < '0' || *v > '9')
+        return "1.11";
+    major = strtoul(v, &end, 10);
+    if (*end != '.' || end[1] < '0' || end[1] > '9')
+        return "1.11";
+    minor = strtoul(end + 1, &end, 10);
+    if (*end || major > 1 || (major == 1 && minor >= 11))
+        return "1.11";
+    snprintf(out, sizeof(out), "%lu.%lu", major, minor);
+    return out;
+}
+
 static struct xmpp_bosh *find(struct xmpp_c2s *srv, const char *sid)
 {
     for (struct xmpp_bosh *b = srv->bosh; b; b = b->next)
@@ -589,7 +609,9 @@ static void create(struct xmpp_c2s *srv, struct http_req *r, struct xmpp_el *bod
     buf_init(&o, 0);
     buf_appends(&o, "<body xmlns='" NS_HTTPBIND "' xmlns:stream='" XMPP_NS_STREAMS
                     "' xmlns:xmpp='" NS_XBOSH "' xmpp:version='1.0' xmpp:restartlogic='true'"
-                    " ver='1.11' sid='");
+                    " ver='");
+    buf_appends(&o, bosh_ver(xmpp_el_attr(body, "ver")));
+    buf_appends(&o, "' sid='");
     buf_appends(&o, b->sid);
     buf_appends(&o, "' from='");
     xmpp__esc(&o, srv->domain);
@@ -702,7 +724,10 @@ static void handle_request(struct xmpp_c2s *srv, struct http_req *r, struct xmpp
             if (b->held[i].rid == rid) { /* still held: the new one takes its place */
                 struct http_req *old = b->held[i].r;
                 b->held[i].r = r;
-                answer_terminate(old, b->origin, "item-not-found");
+                /* the client gave up on the old one: an empty body, the session goes on */
+                cors(old, b->origin);
+                http_resp_send(old, 200, CTYPE, "<body xmlns='" NS_HTTPBIND "'/>",
+                               sizeof("<body xmlns='" NS_HTTPBIND "'/>") - 1);
                 return;
             }
         answer_terminate(r, b->origin, "item-not-found");

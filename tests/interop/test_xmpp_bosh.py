@@ -148,6 +148,7 @@ def bosh_login(t, user, mech="PLAIN", resource="bosh", **kw):
     assert int(el.get("wait")) == b.wait
     assert el.get("inactivity") and el.get("polling") and el.get("maxpause")
     assert el.get("from") == "localhost"
+    assert el.get("ver") == "1.6"  # §7.1: the lower of the client's and ours
     assert el.get("{%s}version" % NS_XBOSH) == "1.0"
     feats = el.find("{%s}features" % NS_STREAMS)
     assert feats is not None, ET.tostring(el)
@@ -314,6 +315,49 @@ def test_pause_answers_held_requests(server):
     assert resp.get("type") is None
 
 
+def held_requests(t, n):
+    """Wait until n requests are in flight besides the metrics request itself."""
+    for _ in range(200):
+        m = requests.get(t.url + "/metrics", timeout=10).text
+        if re.search(r"^tandem_http_inflight_requests %d(\.0*)?$" % (n + 1), m, re.M):
+            return
+    raise AssertionError("%d requests were not held" % n)
+
+
+def test_repeated_rid_of_a_held_request(server):
+    """A client that gave up on a held request and sent it again: the new
+    one takes its place, the old one gets an empty body, the session goes on."""
+    server.add_user("alice")
+    b, _ = bosh_login(server, "alice", wait=30)
+    rid = b.rid + 1
+    out = {}
+
+    def post(key):
+        out[key] = b.send(rid=rid)
+
+    t1 = threading.Thread(target=post, args=("first",))
+    t1.start()
+    held_requests(server, 1)
+    t2 = threading.Thread(target=post, args=("again",))
+    t2.start()
+    t1.join(30)
+    first, raw = out["first"]
+    assert first.get("type") is None and len(first) == 0, raw
+    held_requests(server, 1)
+    b.rid = rid
+    # answers the held one (hold 1); pause (§12) has this one answered at once too
+    resp, _ = b.send("<iq xmlns='jabber:client' type='get' id='p3' to='localhost'>"
+                     "<ping xmlns='urn:xmpp:ping'/></iq>", pause="1")
+    t2.join(30)
+    again = out["again"][0]
+    assert again.get("type") is None
+    # the pong is in the first answer that went out after it: either of them
+    pong = again.find("{%s}iq" % NS_CLIENT)
+    if pong is None:
+        pong = resp.find("{%s}iq" % NS_CLIENT)
+    assert pong.get("id") == "p3" and pong.get("type") == "result"
+
+
 def test_rid_outside_window_terminates(server):
     server.add_user("alice")
     b, _ = bosh_login(server, "alice")
@@ -417,13 +461,7 @@ def test_shutdown_answers_held_request(server):
 
     th = threading.Thread(target=poll)
     th.start()
-    # held: the metrics request itself is the other one in flight
-    for _ in range(200):
-        m = requests.get(server.url + "/metrics", timeout=10).text
-        if re.search(r"^tandem_http_inflight_requests 2(\.0*)?$", m, re.M):
-            break
-    else:
-        raise AssertionError("the request was not held")
+    held_requests(server, 1)
     server.proc.send_signal(signal.SIGTERM)
     th.join(30)
     resp, _ = held["resp"]
