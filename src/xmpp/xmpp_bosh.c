@@ -562,8 +562,12 @@ static void create(struct xmpp_c2s *srv, struct http_req *r, struct xmpp_el *bod
         answer_terminate(r, origin, "bad-request");
         return;
     }
+    if (srv->bosh_stopped) { /* a request of the drain: the timers would outlive the loop */
+        answer_terminate(r, origin, "system-shutdown");
+        return;
+    }
     if (srv->bosh_count >= BOSH_MAX_SESSIONS) {
-        answer_terminate(r, origin, "remote-connection-failed");
+        answer_terminate(r, origin, "undefined-condition"); /* full */
         return;
     }
     if (parse_u64(xmpp_el_attr(body, "wait"), UINT32_MAX, &n) && n < wait)
@@ -822,6 +826,7 @@ void xmpp__bosh_shutdown(struct xmpp_c2s *srv)
 {
     struct xmpp_bosh *next;
 
+    srv->bosh_stopped = true;
     for (struct xmpp_bosh *b = srv->bosh; b; b = next) {
         next = b->next;
         if (b->s && b->s->tr && !b->closing)

@@ -79,6 +79,7 @@ struct xmpp_c2s {
     struct xmpp_ws *ws;            /* WebSocket transports (xmpp_ws.c), for shutdown */
     struct xmpp_bosh *bosh;        /* BOSH sessions (xmpp_bosh.c): by sid, for shutdown */
     size_t bosh_count;
+    bool bosh_stopped;             /* shutdown: no new BOSH sessions */
     struct xmpp_router *router;
     struct store *store;
     struct oauth *oauth;           /* NULL: no OAUTHBEARER */
