@@ -945,6 +945,12 @@ static size_t body_limit(const struct http_req *r)
     return xmpp_web ? xmpp_upload_body_limit(xmpp_web, r) : 0;
 }
 
+static void handle_xmpp_bosh(struct http_req *r)
+{
+    struct web_app *app = r->app;
+    xmpp_c2s_bosh_handle(xmpp_web, r, app->base_url, app->conf->xmpp_websocket_origins);
+}
+
 static void handle_host_meta(struct http_req *r)
 {
     xmpp_c2s_host_meta(r, ((struct web_app *)r->app)->base_url, false);
@@ -956,7 +962,8 @@ static void handle_host_meta_json(struct http_req *r)
 }
 
 /* The XMPP client listeners (STARTTLS with the server certificate, and
- * XEP-0368 direct TLS) and the WebSocket endpoint (RFC 7395, XEP-0156). */
+ * XEP-0368 direct TLS), the WebSocket endpoint (RFC 7395, XEP-0156) and BOSH
+ * (XEP-0206). */
 static int start_xmpp(struct server *s)
 {
     const struct conf *c = s->conf;
@@ -1024,6 +1031,7 @@ static int start_xmpp(struct server *s)
         web_app_route_bare(&s->app, "*", "/upload/:owner/:id/:name", handle_upload);
     }
     http_router_add(s->app.router, "GET", "/xmpp-websocket", handle_xmpp_websocket);
+    web_app_route_bare(&s->app, "*", "/http-bind", handle_xmpp_bosh); /* XEP-0206 */
     web_app_route_bare(&s->app, "GET", "/.well-known/host-meta", handle_host_meta);
     web_app_route_bare(&s->app, "GET", "/.well-known/host-meta.json", handle_host_meta_json);
     return 0;

@@ -1766,6 +1766,7 @@ void xmpp_c2s_shutdown(struct xmpp_c2s *s)
         listener_foreach(s->tls_l, shutdown_one, NULL);
     }
     xmpp__ws_shutdown(s);
+    xmpp__bosh_shutdown(s); /* BOSH sessions answer their held requests */
 }
 
 void xmpp_c2s_close(struct xmpp_c2s *s)

@@ -20,8 +20,8 @@
  * The same sessions are reached three ways: port 5222 with STARTTLS, a
  * second port with TLS from the first byte (XEP-0368, ALPN "xmpp-client";
  * no STARTTLS offered, -PLUS mechanisms available), and RFC 7395 XMPP over
- * WebSocket on the HTTP listener (xmpp_ws.c; discovery by XEP-0156
- * host-meta). */
+ * WebSocket and XEP-0206 XMPP over BOSH on the HTTP listener (xmpp_ws.c,
+ * xmpp_bosh.c; discovery by XEP-0156 host-meta). */
 #ifndef TD_XMPP_C2S_H
 #define TD_XMPP_C2S_H
 
@@ -69,8 +69,15 @@ struct listener *xmpp_c2s_tls_listener(const struct xmpp_c2s *s);
  *  becomes a client session of s, else a 400/403 says why. */
 void xmpp_c2s_ws_attach(struct xmpp_c2s *s, struct http_req *r, const char *base_url,
                         const char *origins);
+/** XEP-0124/XEP-0206: answer an HTTP request to the BOSH endpoint
+ *  (/http-bind): POST <body/> (a new session, or a request of one, which may
+ *  be answered later), OPTIONS (the CORS preflight) or GET (a short text).
+ *  Origin policy as for xmpp_c2s_ws_attach. */
+void xmpp_c2s_bosh_handle(struct xmpp_c2s *s, struct http_req *r, const char *base_url,
+                          const char *origins);
 /** XEP-0156: answer r with the host-meta document (XRD, or JRD when json)
- *  advertising the WebSocket endpoint under base_url (http -> ws, https -> wss). */
+ *  advertising the WebSocket endpoint under base_url (http -> ws, https -> wss)
+ *  and the BOSH endpoint (base_url + /http-bind). */
 void xmpp_c2s_host_meta(struct http_req *r, const char *base_url, bool json);
 /** Bound (online) sessions. */
 size_t xmpp_c2s_session_count(const struct xmpp_c2s *s);

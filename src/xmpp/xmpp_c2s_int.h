@@ -70,12 +70,16 @@ struct xmpp_transport {
 };
 
 struct xmpp_ws;
+struct xmpp_bosh;
 
 struct xmpp_c2s {
     uv_loop_t *loop;
     struct listener *l;
     struct listener *tls_l;        /* XEP-0368 direct TLS, or NULL */
     struct xmpp_ws *ws;            /* WebSocket transports (xmpp_ws.c), for shutdown */
+    struct xmpp_bosh *bosh;        /* BOSH sessions (xmpp_bosh.c): by sid, for shutdown */
+    size_t bosh_count;
+    bool bosh_stopped;             /* shutdown: no new BOSH sessions */
     struct xmpp_router *router;
     struct store *store;
     struct oauth *oauth;           /* NULL: no OAUTHBEARER */
@@ -297,6 +301,16 @@ bool xmpp__blocked(struct xmpp_c2s *srv, const char *user_bare, const char *othe
 /* ---- xmpp_ws.c: RFC 7395 ---- */
 /** End every WebSocket session with the system-shutdown stream error. */
 void xmpp__ws_shutdown(struct xmpp_c2s *srv);
+/** Is peer a loopback address (a session from there counts as secure)? */
+bool xmpp__is_loopback(const char *peer);
+/** The web transports' Origin policy: the site's own origin (base_url's, or
+ *  the scheme and Host r was sent to) or one listed in origins. */
+bool xmpp__origin_allowed(struct http_req *r, const char *origin, const char *base_url,
+                          const char *origins);
+
+/* ---- xmpp_bosh.c: XEP-0124/XEP-0206 ---- */
+/** End every BOSH session (system-shutdown), answering its held requests. */
+void xmpp__bosh_shutdown(struct xmpp_c2s *srv);
 
 /* ---- xmpp_im.c: RFC 6121 ---- */
 /** A stanza from a service (a MUC room, a component, the upload service)

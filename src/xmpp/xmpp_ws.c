@@ -34,7 +34,8 @@
  * on the stack when the connection went away has returned.
  *
  * XEP-0156 §3: /.well-known/host-meta (XRD) and /.well-known/host-meta.json
- * (JRD) name the endpoint as urn:xmpp:alt-connections:websocket, with CORS
+ * (JRD) name the endpoint as urn:xmpp:alt-connections:websocket (and the BOSH
+ * one of xmpp_bosh.c as urn:xmpp:alt-connections:xbosh), with CORS
  * open to all origins as §3.2 recommends. */
 #include "xmpp/xmpp_c2s_int.h"
 
@@ -55,6 +56,8 @@
 #define WS_MAX_MESSAGE (XMPP_STANZA_MAX + 4096) /* one stanza and some whitespace */
 #define CLOSE_WAIT_MS (10 * 1000)               /* for the peer's close frame */
 #define NS_ALT_WEBSOCKET "urn:xmpp:alt-connections:websocket"
+#define NS_ALT_XBOSH "urn:xmpp:alt-connections:xbosh" /* XEP-0156 §3: BOSH, xmpp_bosh.c */
+#define BOSH_PATH "/http-bind"
 #define NS_XRD "http://docs.oasis-open.org/ns/xri/xrd-1.0"
 
 struct xmpp_ws {
@@ -267,7 +270,7 @@ static const struct ws_callbacks ws_cbs = {
 
 /* ---- the handshake ---- */
 
-static bool is_loopback(const char *peer)
+bool xmpp__is_loopback(const char *peer)
 {
     return strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0 ||
            strncasecmp(peer, "::ffff:127.", 11) == 0;
@@ -292,8 +295,8 @@ static bool list_has(const char *list, const char *token)
 }
 
 /* Is origin (scheme://host[:port], RFC 6454 §6.1) the site's own or listed? */
-static bool origin_allowed(struct http_req *r, const char *origin, const char *base_url,
-                           const char *origins)
+bool xmpp__origin_allowed(struct http_req *r, const char *origin, const char *base_url,
+                          const char *origins)
 {
     const char *host = http_req_header(r, "Host");
     size_t n;
@@ -346,13 +349,13 @@ void xmpp_c2s_ws_attach(struct xmpp_c2s *srv, struct http_req *r, const char *ba
                                "(Sec-WebSocket-Protocol: xmpp, RFC 7395 section 3.2)\n");
         return;
     }
-    if (origin && !origin_allowed(r, origin, base_url, origins)) {
+    if (origin && !xmpp__origin_allowed(r, origin, base_url, origins)) {
         log_info("xmpp.ws_refused", "peer=%s why=origin origin=%s", r->peer, log_q(origin));
         http_resp_text(r, 403, "this origin may not open XMPP sessions here "
                                "(see xmpp.websocket_origins)\n");
         return;
     }
-    secure = r->is_tls || is_loopback(r->peer);
+    secure = r->is_tls || xmpp__is_loopback(r->peer);
     if (!secure && !srv->allow_plaintext) {
         log_info("xmpp.ws_refused", "peer=%s why=plaintext", r->peer);
         http_resp_text(r, 403, "XMPP over WebSocket needs TLS (wss://)\n");
@@ -414,19 +417,27 @@ static void endpoint_url(struct buf *b, const char *base_url)
 void xmpp_c2s_host_meta(struct http_req *r, const char *base_url, bool json)
 {
     struct buf url;
+    struct buf bosh; /* the BOSH endpoint: base_url + /http-bind */
     struct buf out;
+    size_t bn = base_url ? strlen(base_url) : 0;
 
     buf_init(&url, 0);
+    buf_init(&bosh, 0);
     buf_init(&out, 0);
     endpoint_url(&url, base_url ? base_url : "");
+    while (bn > 0 && base_url[bn - 1] == '/')
+        bn--;
+    buf_append(&bosh, base_url ? base_url : "", bn);
+    buf_appends(&bosh, BOSH_PATH);
     (void)http_resp_header(r, "Access-Control-Allow-Origin", "*");
     if (json) {
-        json_t *doc = json_pack("{s:[{s:s,s:s}]}", "links", "rel", NS_ALT_WEBSOCKET, "href",
-                                url.data);
+        json_t *doc = json_pack("{s:[{s:s,s:s},{s:s,s:s}]}", "links", "rel", NS_ALT_WEBSOCKET,
+                                "href", url.data, "rel", NS_ALT_XBOSH, "href", bosh.data);
         char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         json_decref(doc);
         if (text == NULL) {
             buf_free(&url);
+            buf_free(&bosh);
             buf_free(&out);
             http_resp_text(r, 500, "cannot make the document\n");
             return;
@@ -435,6 +446,7 @@ void xmpp_c2s_host_meta(struct http_req *r, const char *base_url, bool json)
         buf_putc(&out, '\n');
         free(text);
         buf_free(&url);
+        buf_free(&bosh);
         http_resp_send_buf(r, 200, "application/json", &out);
         return;
     }
@@ -442,7 +454,10 @@ void xmpp_c2s_host_meta(struct http_req *r, const char *base_url, bool json)
                       "<XRD xmlns='" NS_XRD "'>\n"
                       "  <Link rel='" NS_ALT_WEBSOCKET "' href='");
     xmpp__esc(&out, url.data);
+    buf_appends(&out, "'/>\n  <Link rel='" NS_ALT_XBOSH "' href='");
+    xmpp__esc(&out, bosh.data);
     buf_appends(&out, "'/>\n</XRD>\n");
     buf_free(&url);
+    buf_free(&bosh);
     http_resp_send_buf(r, 200, "application/xrd+xml; charset=utf-8", &out);
 }
