@@ -58,6 +58,7 @@ static const char *const registration_values[] = {"off", "open", "token", NULL};
 static const char *check_nonempty(const char *v);
 static const char *check_domain(const char *v);
 static const char *check_url(const char *v);
+static const char *check_muc_domain(const char *v);
 
 #define F(field) offsetof(struct conf, field)
 #define INT(sec, key, field, def, lo, hi, rl, help) \
@@ -151,6 +152,9 @@ static const struct opt opts[] = {
     STR("xmpp", "websocket_origins", xmpp_websocket_origins, "", NULL, true,
         "Other web origins (scheme://host[:port], space-separated) whose pages may open "
         "XMPP sessions at /xmpp-websocket; the site's own origin always may"),
+    STR("xmpp", "muc_domain", xmpp_muc_domain, "auto", check_muc_domain, false,
+        "Domain of the Multi-User Chat service (XEP-0045); auto means conference.<domain>, "
+        "empty turns it off"),
 
     ENUM("log", "level", log_level, "info", log_level_values, true,
          "Lowest level logged: debug, info, warn or error"),
@@ -206,6 +210,14 @@ static const char *check_domain(const char *v)
     if (label == 0 || v[len - 1] == '-')
         return "must be a lowercase domain name (empty label or label ending in '-')";
     return NULL;
+}
+
+/* Empty (off), auto (conference.<server.domain>), or a domain name. */
+static const char *check_muc_domain(const char *v)
+{
+    if (v[0] == '\0' || strcmp(v, "auto") == 0)
+        return NULL;
+    return check_domain(v);
 }
 
 /* Empty, or an absolute http(s) URL with a host and no trailing slash. */

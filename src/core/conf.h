@@ -67,6 +67,7 @@ struct conf {
     long xmpp_rate_limit;      /* bytes/s per connection, 0 = off */
     long xmpp_c2s_tls_port;    /* XEP-0368 direct TLS: 0 = pick a free port, -1 = off */
     char *xmpp_websocket_origins; /* extra origins allowed on /xmpp-websocket, space-separated */
+    char *xmpp_muc_domain;     /* XEP-0045 service: "auto" = conference.<domain>, "" = off */
     /* [log] */
     int log_level; /* enum conf_log_level == enum log_level */
     const char *log_level_name;
