@@ -410,6 +410,16 @@ static const char m0008_microblog[] =
     "  UPDATE account_stats SET followers_count = max(followers_count - 1, 0)\n"
     "    WHERE account_id = OLD.followee_id; END;\n";
 
+/* XEP-0045 persistent rooms: the configuration, subject and affiliations
+ * of a room as one JSON document (store_muc.h). */
+static const char m0009_muc[] =
+    "CREATE TABLE muc_rooms (\n"
+    "  service TEXT NOT NULL,\n"
+    "  name TEXT NOT NULL,\n"
+    "  data TEXT NOT NULL,\n"
+    "  updated_at INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (service, name));\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
@@ -420,5 +430,6 @@ const struct store_migration store__migrations[] = {
     {"0006_mam", m0006_mam},
     {"0007_oauth_fast", m0007_oauth_fast},
     {"0008_microblog", m0008_microblog},
+    {"0009_muc", m0009_muc},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

@@ -20,8 +20,11 @@
  * out of its rooms (the leave hook, seen by the others as unavailable); an
  * empty room that is not persistent is destroyed.
  *
- * Not implemented: rooms are kept in memory only (a persistent room lives
- * until the server stops), IQs to occupants (§7.3 forwarding) answer
+ * Persistent rooms (§10.2 muc#roomconfig_persistentroom) keep their
+ * configuration, subject and affiliations in the store (store_muc.h) and
+ * are loaded at start; occupants and history live in memory only.
+ *
+ * Not implemented: IQs to occupants (§7.3 forwarding) answer
  * service-unavailable, several sessions under one nick are refused as a
  * conflict, voice requests (§7.13) and room registration (§7.10).
  *
@@ -34,6 +37,9 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "store/store_muc.h"
+
+#include <jansson.h>
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -427,7 +433,95 @@ static void destroy_room(struct xmpp_c2s *srv, struct muc *m, struct room *r, co
         presence_to(srv, r, o, AFF_NONE, o, true, NULL, 0, NULL, x.data, NULL);
     buf_free(&x);
     log_info("xmpp.muc.destroyed", "room=%s", log_q(r->jid));
+    if (r->persistent && srv->store)
+        (void)store_muc_delete(srv->store, m->domain, r->name);
     room_free(m, r);
+}
+
+/* ---- persistent rooms (store_muc.h) ---- */
+
+/* Write a persistent room's configuration, subject and affiliations (or
+ * forget a room that is no longer persistent). A failure is logged: the
+ * room goes on in memory. */
+static void room_save(struct xmpp_c2s *srv, struct muc *m, const struct room *r)
+{
+    json_t *o, *affs;
+    char *data;
+    int rc;
+
+    if (srv->store == NULL)
+        return;
+    if (!r->persistent || r->locked) {
+        rc = store_muc_delete(srv->store, m->domain, r->name);
+    } else {
+        affs = json_object();
+        for (const struct affent *e = r->affs; e; e = e->next)
+            json_object_set_new(affs, e->bare, json_string(aff_names[e->aff]));
+        o = json_pack("{s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:i, s:o, s:o, s:o, s:o}",
+                      "title", r->title, "public", r->public_, "members_only", r->members_only,
+                      "moderated", r->moderated, "anyone_whois", r->anyone_whois,
+                      "change_subject", r->change_subject, "allow_invites", r->allow_invites,
+                      "max_users", r->max_users,
+                      "secret", r->secret ? json_string(r->secret) : json_null(),
+                      "subject", r->subject ? json_string(r->subject) : json_null(),
+                      "subject_nick", r->subject_nick ? json_string(r->subject_nick) : json_null(),
+                      "affiliations", affs);
+        data = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        rc = data ? store_muc_put(srv->store, m->domain, r->name, data) : TD_ENOMEM;
+        free(data);
+        json_decref(o);
+    }
+    if (rc != TD_OK)
+        log_warn("xmpp.muc.store_failed", "room=%s rc=%d", log_q(r->jid), rc);
+}
+
+static char *json_str(const json_t *o, const char *key, size_t max)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v && strlen(v) <= max ? td_strdup(v) : NULL;
+}
+
+static int room_load(void *ud, const char *name, const char *data)
+{
+    struct muc *m = ud;
+    json_t *o = json_loads(data, 0, NULL), *affs, *v;
+    const char *bare;
+    struct room *r;
+    json_int_t maxu;
+
+    if (o == NULL || !json_is_object(o) || m->nrooms >= ROOMS_MAX ||
+        strlen(name) > ROOM_NAME_MAX || room_find(m, name)) {
+        log_warn("xmpp.muc.load_skipped", "room=%s", log_q(name));
+        json_decref(o);
+        return 0;
+    }
+    r = room_new(m, name);
+    r->locked = false;
+    r->persistent = true;
+    free(r->title);
+    r->title = json_str(o, "title", TITLE_MAX);
+    if (r->title == NULL)
+        r->title = td_strdup("");
+    r->public_ = json_is_true(json_object_get(o, "public"));
+    r->members_only = json_is_true(json_object_get(o, "members_only"));
+    r->moderated = json_is_true(json_object_get(o, "moderated"));
+    r->anyone_whois = json_is_true(json_object_get(o, "anyone_whois"));
+    r->change_subject = json_is_true(json_object_get(o, "change_subject"));
+    r->allow_invites = json_is_true(json_object_get(o, "allow_invites"));
+    maxu = json_integer_value(json_object_get(o, "max_users"));
+    r->max_users = maxu >= 1 && maxu <= OCCUPANTS_MAX ? (int)maxu : OCCUPANTS_MAX;
+    r->secret = json_str(o, "secret", SECRET_MAX);
+    r->subject = json_str(o, "subject", SUBJECT_MAX);
+    r->subject_nick = json_str(o, "subject_nick", NICK_MAX);
+    affs = json_object_get(o, "affiliations");
+    json_object_foreach(affs, bare, v) {
+        for (int i = AFF_OUTCAST; i <= AFF_OWNER; i++)
+            if (json_is_string(v) && strcmp(json_string_value(v), aff_names[i]) == 0 &&
+                strlen(bare) <= XMPP_JID_PART_MAX * 2 + 1)
+                (void)aff_set(r, bare, (enum aff)i);
+    }
+    json_decref(o);
+    return 0;
 }
 
 /* ---- requests ---- */
@@ -769,6 +863,8 @@ static void groupchat(struct req *q, struct room *r)
         free(r->subject_nick);
         r->subject = td_strdup(subject);
         r->subject_nick = td_strdup(o->nick);
+        if (r->persistent)
+            room_save(q->srv, q->m, r);
     }
     inner = payload_of(q->el, XMPP_STANZA_MAX, &len);
     if (inner == NULL) {
@@ -826,6 +922,8 @@ static void invite(struct req *q, struct room *r, struct xmpp_el *inv)
         err(q, "resource-constraint");
         return;
     }
+    if (r->members_only && r->persistent)
+        room_save(q->srv, q->m, r);
     msg = xmpp_el_new(q->a, "message", XMPP_NS_CLIENT);
     xmpp_el_attr_set(q->a, msg, "from", r->jid);
     xmpp_el_attr_set(q->a, msg, "to", xmpp_jid_full(q->a, &j));
@@ -1167,6 +1265,7 @@ static void owner_iq(struct req *q, struct room *r, struct xmpp_el *qe, const ch
         return;
     }
     r->locked = false;
+    room_save(q->srv, q->m, r);
     xmpp__iq_result_empty(q->s, q->el);
 }
 
@@ -1354,6 +1453,8 @@ static void admin_iq(struct req *q, struct room *r, struct xmpp_el *qe, const ch
     for (struct xmpp_el *it = xmpp_el_child(qe, "item", NULL); it;
          it = xmpp_el_next(it, "item", NULL))
         (void)admin_item(q, r, actor, it, true);
+    if (r->persistent)
+        room_save(q->srv, q->m, r);
     xmpp__iq_result_empty(q->s, q->el);
 }
 
@@ -1472,6 +1573,8 @@ static int muc_init(struct xmpp_c2s *srv, int slot)
     m = td_calloc(1, sizeof(*m));
     m->domain = td_strdup(srv->muc_domain);
     srv->mod[slot] = m;
+    if (srv->store && store_muc_list(srv->store, m->domain, room_load, m) != TD_OK)
+        log_warn("xmpp.muc.load_failed", "service=%s", log_q(m->domain));
     return TD_OK;
 }
 

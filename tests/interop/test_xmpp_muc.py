@@ -9,6 +9,7 @@ private messages (§7.5), kick and ban with their status codes (§8.2,
 (§7.8.2) and direct invitations, leaving by disconnecting, destruction
 (§10.9); then the error cases over a raw socket."""
 import asyncio
+import re
 import socket
 import time
 
@@ -403,5 +404,58 @@ def test_muc_off(make_tandem):
         r = ask(s, "<message to='x@%s' type='groupchat' id='m'><body>x</body></message>"
                 % SERVICE, "</message>")
         assert b"remote-server-not-found" in r
+    finally:
+        s.close()
+
+
+def test_persistent_room_survives_restart(make_tandem):
+    t = make_tandem()
+    t.xport = xmpp_port(t)
+    t.add_user("alice")
+    t.add_user("bob")
+    room = "club@" + SERVICE
+    s = raw_session(t.xport, "alice")
+    try:
+        r = ask(s, "<presence to='%s/A'><x xmlns='http://jabber.org/protocol/muc'/>"
+                "</presence>" % room, "</message>")
+        assert b"code='201'" in r
+        r = ask(s, "<iq type='set' id='c1' to='%s'><query "
+                "xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' "
+                "type='submit'><field var='muc#roomconfig_persistentroom'><value>1</value>"
+                "</field><field var='muc#roomconfig_membersonly'><value>1</value></field>"
+                "<field var='muc#roomconfig_roomname'><value>Book club</value></field>"
+                "</x></query></iq>" % room, "/>")
+        assert b"type='result'" in r
+        r = ask(s, "<iq type='set' id='c2' to='%s'><query "
+                "xmlns='http://jabber.org/protocol/muc#admin'><item jid='bob@localhost' "
+                "affiliation='member'/></query></iq>" % room, "/>")
+        assert b"type='result'" in r
+        r = ask(s, "<message to='%s' type='groupchat' id='s1'><subject>Chapter 3</subject>"
+                "</message>" % room, "</message>")
+        assert b"Chapter 3" in r
+    finally:
+        s.close()
+    assert t.stop() == 0
+    before = len(t.log_bytes())
+    t.start()
+    deadline = time.time() + 10
+    m = None
+    while m is None and time.time() < deadline:
+        m = re.search(rb"event=server.listening proto=xmpp addr=\S+ port=(\d+)",
+                      t.log_bytes()[before:])
+        time.sleep(0.05)
+    assert m, t.log()
+    s = raw_session(int(m.group(1)), "bob")
+    try:
+        r = ask(s, "<iq type='get' id='d1' to='%s'><query "
+                "xmlns='http://jabber.org/protocol/disco#items'/></iq>" % SERVICE, "</iq>")
+        assert room.encode() in r and b"Book club" in r
+        r = ask(s, "<iq type='get' id='d2' to='%s'><query "
+                "xmlns='http://jabber.org/protocol/disco#info'/></iq>" % room, "</iq>")
+        assert b"muc_persistent" in r and b"muc_membersonly" in r
+        # bob is still a member, the subject is still there, alice still owns it
+        r = ask(s, "<presence to='%s/B'><x xmlns='http://jabber.org/protocol/muc'/>"
+                "</presence>" % room, "</message>")
+        assert b"affiliation='member'" in r and b"Chapter 3" in r
     finally:
         s.close()
