@@ -1287,11 +1287,14 @@ static int parse_aff(const char *v)
     return -1;
 }
 
+/* <actor/> (when the one acting is in the room) and <reason/>, as a string. */
 static void actor_reason(struct buf *b, const struct occ *actor, const char *reason)
 {
-    buf_appends(b, "<actor");
-    attr(b, "nick", actor->nick);
-    buf_appends(b, "/>");
+    if (actor) {
+        buf_appends(b, "<actor");
+        attr(b, "nick", actor->nick);
+        buf_appends(b, "/>");
+    }
     if (reason) {
         buf_appends(b, "<reason>");
         xmpp__esc(b, reason);
@@ -1376,9 +1379,9 @@ static const char *admin_item(struct req *q, struct room *r, struct occ *actor,
             if (t->gone || strcmp(t->bare, bare) != 0)
                 continue;
             if (aff == AFF_OUTCAST) {
-                remove_with(q, r, t, 301, actor ? actor : t, reason);
+                remove_with(q, r, t, 301, actor, reason);
             } else if (aff == AFF_NONE && r->members_only) {
-                remove_with(q, r, t, 321, actor ? actor : t, reason);
+                remove_with(q, r, t, 321, actor, reason);
             } else {
                 t->role = role_for(r, (enum aff)aff);
                 presence_all(q->srv, r, t, false, NULL, 0, NULL, NULL);
