@@ -26,7 +26,8 @@
  *
  * Not implemented: IQs to occupants (§7.3 forwarding) answer
  * service-unavailable, several sessions under one nick are refused as a
- * conflict, voice requests (§7.13) and room registration (§7.10).
+ * conflict, voice requests (§7.13), room registration (§7.10) and the
+ * `since` history attribute (§7.2.15: maxstanzas, maxchars, seconds are).
  *
  * Every stanza the room sends is built here and written to the occupant's
  * route; a write may close a slow reader synchronously, and its leave hook
@@ -1108,6 +1109,9 @@ static void service_iq(struct req *q, struct xmpp_el *qe, const char *type)
 
 /* ---- iq: configuration (§10) ---- */
 
+static void remove_with(struct req *q, struct room *r, struct occ *o, int code,
+                        const struct occ *actor, const char *reason);
+
 static void config_form(struct req *q, struct room *r)
 {
     struct buf b;
@@ -1234,6 +1238,7 @@ static void owner_iq(struct req *q, struct room *r, struct xmpp_el *qe, const ch
 {
     struct xmpp_el *x = xmpp_el_child(qe, "x", NS_XDATA), *d;
     const char *xt = x ? xmpp_el_attr(x, "type") : NULL, *e;
+    bool was_members_only;
 
     if (aff_of(r, q->s->bare) != AFF_OWNER) {
         err(q, "forbidden");
@@ -1260,10 +1265,17 @@ static void owner_iq(struct req *q, struct room *r, struct xmpp_el *qe, const ch
         err(q, "bad-request");
         return;
     }
+    was_members_only = r->members_only;
     if ((e = config_apply(q, r, x)) != NULL) {
         err(q, e);
         return;
     }
+    if (r->members_only && !was_members_only) /* §9.4 note: 322, non-members go */
+        for (struct occ *o = r->occs, *next; o; o = next) {
+            next = o->next;
+            if (!o->gone && aff_of(r, o->bare) == AFF_NONE)
+                remove_with(q, r, o, 322, NULL, NULL);
+        }
     r->locked = false;
     room_save(q->srv, q->m, r);
     xmpp__iq_result_empty(q->s, q->el);
@@ -1303,7 +1315,8 @@ static void actor_reason(struct buf *b, const struct occ *actor, const char *rea
     buf_putc(b, '\0');
 }
 
-/* Remove o with a status code (307 kick, 301 ban, 321 membership). */
+/* Remove o with a status code (307 kick, 301 ban, 321 membership lost,
+ * 322 the room became members-only). */
 static void remove_with(struct req *q, struct room *r, struct occ *o, int code,
                         const struct occ *actor, const char *reason)
 {

@@ -383,6 +383,22 @@ def test_raw_errors(server):
         r = ask(s, "<message to='r1@%s' type='groupchat' id='m5'><subject>%s</subject>"
                 "</message>" % (SERVICE, "s" * 2000), "</message>")
         assert b"not-acceptable" in r
+        # a room turned members-only sends its non-members away (322)
+        r = ask(s, "<presence to='r2@%s/A'><x xmlns='http://jabber.org/protocol/muc'/>"
+                "</presence>" % SERVICE, "</message>")
+        r = ask(s, "<iq type='set' id='c3' to='r2@%s'><query "
+                "xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' "
+                "type='submit'/></query></iq>" % SERVICE, "/>")
+        assert b"type='result'" in r
+        r = ask(t, "<presence to='r2@%s/B'><x xmlns='http://jabber.org/protocol/muc'/>"
+                "</presence>" % SERVICE, "</message>")
+        assert b"code='110'" in r
+        s.sendall(("<iq type='set' id='c4' to='r2@%s'><query "
+                   "xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' "
+                   "type='submit'><field var='muc#roomconfig_membersonly'><value>1</value>"
+                   "</field></x></query></iq>" % SERVICE).encode())
+        r = read_until(t, b"</presence>")
+        assert b"type='unavailable'" in r and b"code='322'" in r and b"code='110'" in r
         # iq to an occupant is not forwarded
         r = ask(t, "<iq type='get' id='i2' to='r1@%s/A'><query "
                 "xmlns='http://jabber.org/protocol/disco#info'/></iq>" % SERVICE, "</iq>")
