@@ -65,6 +65,7 @@
 #define HISTORY_MAX 20         /* messages kept per room */
 #define HISTORY_BYTES 65536    /* bytes of history per room */
 #define HISTORY_MSG_MAX 16384  /* a larger message is broadcast but not kept */
+#define JOINED_MAX 100         /* rooms one user (bare JID) may be in at once */
 #define BUCKETS 1024
 
 enum aff { AFF_NONE, AFF_OUTCAST, AFF_MEMBER, AFF_ADMIN, AFF_OWNER };
@@ -271,6 +272,17 @@ static struct occ *occ_by_jid(const struct room *r, const char *jid)
         if (!o->gone && strcmp(o->jid, jid) == 0)
             return o;
     return NULL;
+}
+
+/* Rooms bare is in (a scan: only on entering a room, which is rare). */
+static size_t joined(const struct muc *m, const char *bare)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < BUCKETS; i++)
+        for (const struct room *r = m->buckets[i]; r; r = r->next)
+            for (const struct occ *o = r->occs; o; o = o->next)
+                n += !o->gone && strcmp(o->bare, bare) == 0;
+    return n;
 }
 
 static enum role role_for(const struct room *r, enum aff a)
@@ -550,7 +562,7 @@ static void join_err(struct req *q, const char *cond)
         {"conflict", "cancel"},          {"forbidden", "auth"},
         {"item-not-found", "cancel"},    {"not-authorized", "auth"},
         {"registration-required", "auth"}, {"service-unavailable", "wait"},
-        {"not-allowed", "cancel"},
+        {"not-allowed", "cancel"},       {"resource-constraint", "wait"},
     };
     const char *type = "modify", *id = xmpp_el_attr(q->el, "id");
     struct buf b;
@@ -685,9 +697,19 @@ static void join(struct req *q, struct room *r, const char *name, const char *ni
         join_err(q, "not-acceptable");
         return;
     }
+    if (joined(q->m, bare) >= JOINED_MAX) {
+        join_err(q, "resource-constraint");
+        return;
+    }
+    payload = payload_of(q->el, PRESENCE_MAX, NULL);
+    if (payload == NULL) {
+        join_err(q, "policy-violation");
+        return;
+    }
     if (r == NULL) {
         if (strlen(name) > ROOM_NAME_MAX || q->m->nrooms >= ROOMS_MAX) {
             join_err(q, "not-allowed");
+            free(payload);
             return;
         }
         r = room_new(q->m, name);
@@ -698,35 +720,36 @@ static void join(struct req *q, struct room *r, const char *name, const char *ni
     a = aff_of(r, bare);
     if (r->locked && a != AFF_OWNER) {
         join_err(q, "item-not-found"); /* §10.1.1: not yet configured */
+        free(payload);
         return;
     }
     if (a == AFF_OUTCAST) {
         join_err(q, "forbidden");
+        free(payload);
         return;
     }
     if (r->members_only && a == AFF_NONE) {
         join_err(q, "registration-required");
+        free(payload);
         return;
     }
     if (r->secret && a != AFF_OWNER) {
         const char *pw = x ? xmpp_el_child_text(q->a, x, "password", NULL) : NULL;
         if (pw == NULL || strcmp(pw, r->secret) != 0) {
             join_err(q, "not-authorized");
+            free(payload);
             return;
         }
     }
     if (occ_by_nick(r, nick)) {
         join_err(q, "conflict");
+        free(payload);
         return;
     }
     if ((r->nocc >= (size_t)r->max_users && a != AFF_OWNER && a != AFF_ADMIN) ||
         r->nocc >= OCCUPANTS_MAX) {
         join_err(q, "service-unavailable");
-        return;
-    }
-    payload = payload_of(q->el, PRESENCE_MAX, NULL);
-    if (payload == NULL) {
-        join_err(q, "policy-violation");
+        free(payload);
         return;
     }
     o = td_calloc(1, sizeof(*o));

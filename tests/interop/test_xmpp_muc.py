@@ -399,6 +399,19 @@ def test_raw_errors(server):
                    "</field></x></query></iq>" % SERVICE).encode())
         r = read_until(t, b"</presence>")
         assert b"type='unavailable'" in r and b"code='322'" in r and b"code='110'" in r
+        # an oversized presence payload
+        r = ask(t, "<presence to='r3@%s/B'><status>%s</status></presence>"
+                % (SERVICE, "x" * 5000), "</presence>")
+        assert b"policy-violation" in r
+        r = ask(t, "<iq type='get' id='i4' to='r3@%s'><query "
+                "xmlns='http://jabber.org/protocol/disco#info'/></iq>" % SERVICE, "</iq>")
+        assert b"item-not-found" in r  # the refused entry made no room
+        # an iq to the service with no payload, a message to the service itself
+        r = ask(t, "<iq type='get' id='i3' to='%s'/>" % SERVICE, "</iq>")
+        assert b"bad-request" in r
+        r = ask(t, "<message to='%s' id='m6'><body>x</body></message>" % SERVICE,
+                "</message>")
+        assert b"service-unavailable" in r
         # iq to an occupant is not forwarded
         r = ask(t, "<iq type='get' id='i2' to='r1@%s/A'><query "
                 "xmlns='http://jabber.org/protocol/disco#info'/></iq>" % SERVICE, "</iq>")
@@ -406,6 +419,21 @@ def test_raw_errors(server):
     finally:
         s.close()
         t.close()
+
+
+def test_rooms_per_user_limit(server):
+    s = raw_session(server.xport, "carol")
+    try:
+        for i in range(100):
+            s.sendall(("<presence to='many%d@%s/C'><x xmlns='http://jabber.org/protocol/muc'/>"
+                       "</presence>" % (i, SERVICE)).encode())
+        s.sendall(("<presence to='onemore@%s/C'><x xmlns='http://jabber.org/protocol/muc'/>"
+                   "</presence>" % SERVICE).encode())
+        r = read_until(s, b"resource-constraint", timeout=10)
+        assert b"resource-constraint" in r
+        assert r.count(b"code='201'") == 100
+    finally:
+        s.close()
 
 
 def test_muc_off(make_tandem):
