@@ -17,7 +17,8 @@
  * lists; room creation locked with status 201 (§10.1), instant rooms
  * (§10.1.2) and the configuration form (§10.1.3, §10.2), cancelling a new
  * room, and destruction (§10.9). An occupant whose session leaves is taken
- * out of its rooms (the leave hook, seen by the others as unavailable); an
+ * out of its rooms (the leave hook, seen by the others as unavailable), as
+ * is one that broadcasts unavailable presence (the presence hook); an
  * empty room that is not persistent is destroyed.
  *
  * Persistent rooms (§10.2 muc#roomconfig_persistentroom) keep their
@@ -1587,7 +1588,8 @@ static void muc_disco_items(struct xmpp_c2s *srv, int slot, struct buf *out)
     buf_appends(out, " name='Chatrooms'/>");
 }
 
-static void muc_leave(struct xmpp_session *s, int slot)
+/* Out of every room: the session left, or went unavailable. */
+static void leave_rooms(struct xmpp_session *s, int slot)
 {
     struct muc *m = s->srv->mod[slot];
 
@@ -1601,6 +1603,24 @@ static void muc_leave(struct xmpp_session *s, int slot)
                     m->dirty = true;
                 }
     settle(s->srv, m);
+}
+
+static void muc_leave(struct xmpp_session *s, int slot)
+{
+    leave_rooms(s, slot);
+}
+
+/* RFC 6121 §4.6.3 and XEP-0045 §7.14: a broadcast unavailable presence
+ * ends the directed presence the rooms got, so the user leaves them. */
+static void muc_presence(struct xmpp_session *s, int slot, struct xmpp_el *p, bool initial,
+                         struct arena *a)
+{
+    const char *type = xmpp_el_attr(p, "type");
+
+    (void)initial;
+    (void)a;
+    if (type && strcmp(type, "unavailable") == 0)
+        leave_rooms(s, slot);
 }
 
 static int muc_init(struct xmpp_c2s *srv, int slot)
@@ -1637,5 +1657,6 @@ const struct xmpp_mod xmpp_mod_muc = {
     .fini = muc_fini,
     .route_domain = muc_route,
     .disco_items = muc_disco_items,
+    .presence = muc_presence,
     .leave = muc_leave,
 };

@@ -421,6 +421,30 @@ def test_raw_errors(server):
         t.close()
 
 
+def test_broadcast_unavailable_leaves_rooms(server):
+    s = raw_session(server.xport, "alice")
+    t = raw_session(server.xport, "bob")
+    try:
+        ask(s, "<presence to='r4@%s/A'><x xmlns='http://jabber.org/protocol/muc'/>"
+            "</presence>" % SERVICE, "</message>")
+        r = ask(s, "<iq type='set' id='c' to='r4@%s'><query "
+                "xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' "
+                "type='submit'/></query></iq>" % SERVICE, "/>")
+        assert b"type='result'" in r
+        t.sendall(b"<presence/>")
+        r = ask(t, "<presence to='r4@%s/B'><x xmlns='http://jabber.org/protocol/muc'/>"
+                "</presence>" % SERVICE, "</message>")
+        assert b"code='110'" in r
+        r = read_until(s, b"r4@%s/B" % SERVICE.encode())
+        # bob goes unavailable without leaving the room himself
+        t.sendall(b"<presence type='unavailable'/>")
+        r = read_until(s, b"type='unavailable'")
+        assert b"r4@%s/B" % SERVICE.encode() in r and b"type='unavailable'" in r
+    finally:
+        s.close()
+        t.close()
+
+
 def test_rooms_per_user_limit(server):
     s = raw_session(server.xport, "carol")
     try:
