@@ -620,6 +620,13 @@ static int validate(struct load *ld)
                          c->xmpp_c2s_port);
         goto bad;
     }
+    if (strcmp(c->xmpp_muc_domain, c->domain) == 0) {
+        TD_ASSERT(find_opt("xmpp", "muc_domain", &i) == TD_OK);
+        where(ld, i, &msg);
+        (void)buf_printf(&msg, "xmpp.muc_domain: must differ from server.domain (%s)",
+                         c->domain);
+        goto bad;
+    }
     if (c->max_connections_per_ip > c->max_connections) {
         TD_ASSERT(find_opt("server", "max_connections", &a) == TD_OK);
         TD_ASSERT(find_opt("server", "max_connections_per_ip", &b) == TD_OK);
