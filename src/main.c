@@ -982,6 +982,15 @@ static int start_xmpp(struct server *s)
         .direct_tls = s->xmpp_tls,
     };
     char *err = NULL;
+    char muc[300];
+
+    /* XEP-0045: "auto" puts the service on conference.<domain>. */
+    if (strcmp(c->xmpp_muc_domain, "auto") == 0) {
+        snprintf(muc, sizeof(muc), "conference.%s", c->domain);
+        o.muc_domain = muc;
+    } else {
+        o.muc_domain = c->xmpp_muc_domain;
+    }
 
     if (xmpp_c2s_start(s->loop, &o, &s->xmpp, &err) != TD_OK) {
         fprintf(stderr, "tandem: %s\n", err ? err : "cannot start the XMPP listener");

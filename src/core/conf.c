@@ -58,6 +58,7 @@ static const char *const registration_values[] = {"off", "open", "token", NULL};
 static const char *check_nonempty(const char *v);
 static const char *check_domain(const char *v);
 static const char *check_url(const char *v);
+static const char *check_muc_domain(const char *v);
 
 #define F(field) offsetof(struct conf, field)
 #define INT(sec, key, field, def, lo, hi, rl, help) \
@@ -162,6 +163,9 @@ static const struct opt opts[] = {
         "server.domain; empty turns the service off"),
     INT("xmpp", "upload_max_bytes", xmpp_upload_max_bytes, "10485760", 1024, 268435456, false,
         "Largest file a client may upload (the HTTP body limit of the upload PUT route)"),
+    STR("xmpp", "muc_domain", xmpp_muc_domain, "auto", check_muc_domain, false,
+        "Domain of the Multi-User Chat service (XEP-0045); auto means conference.<domain>, "
+        "empty turns it off"),
 
     INT("microblog", "max_chars", mb_max_chars, "500", 1, 100000, false,
         "Longest microblog post, in characters as Mastodon counts them (a link is 23)"),
@@ -223,6 +227,14 @@ static const char *check_domain(const char *v)
     if (label == 0 || v[len - 1] == '-')
         return "must be a lowercase domain name (empty label or label ending in '-')";
     return NULL;
+}
+
+/* Empty (off), auto (conference.<server.domain>), or a domain name. */
+static const char *check_muc_domain(const char *v)
+{
+    if (v[0] == '\0' || strcmp(v, "auto") == 0)
+        return NULL;
+    return check_domain(v);
 }
 
 /* Empty, or an absolute http(s) URL with a host and no trailing slash. */
@@ -655,6 +667,13 @@ static int validate(struct load *ld)
         buf_reset(&msg);
         where(ld, i, &msg);
         (void)components_check(c->xmpp_components, &msg);
+        goto bad;
+    }
+    if (strcmp(c->xmpp_muc_domain, c->domain) == 0) {
+        TD_ASSERT(find_opt("xmpp", "muc_domain", &i) == TD_OK);
+        where(ld, i, &msg);
+        (void)buf_printf(&msg, "xmpp.muc_domain: must differ from server.domain (%s)",
+                         c->domain);
         goto bad;
     }
     if (c->max_connections_per_ip > c->max_connections) {

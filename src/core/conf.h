@@ -71,6 +71,7 @@ struct conf {
     char *xmpp_components;     /* "domain:secret" pairs, space-separated */
     char *xmpp_upload_domain;  /* XEP-0363 service JID; "{domain}" suffix = server.domain; "" = off */
     long xmpp_upload_max_bytes; /* largest upload */
+    char *xmpp_muc_domain;     /* XEP-0045 service: "auto" = conference.<domain>, "" = off */
     /* [microblog] */
     long mb_max_chars; /* post length limit (mb_text's rule) */
     long mb_media_max_bytes; /* largest image attachment upload */

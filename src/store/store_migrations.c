@@ -443,6 +443,16 @@ static const char m0009_oauth_token_ids[] =
     "CREATE INDEX oauth_tokens_grant ON oauth_tokens(grant_id);\n"
     "CREATE INDEX oauth_tokens_account ON oauth_tokens(account_id, client_id);\n";
 
+/* 0010_muc: XEP-0045 persistent rooms: the configuration, subject and affiliations
+ * of a room as one JSON document (store_muc.h). */
+static const char m0010_muc[] =
+    "CREATE TABLE muc_rooms (\n"
+    "  service TEXT NOT NULL,\n"
+    "  name TEXT NOT NULL,\n"
+    "  data TEXT NOT NULL,\n"
+    "  updated_at INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (service, name));\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
@@ -454,5 +464,6 @@ const struct store_migration store__migrations[] = {
     {"0007_oauth_fast", m0007_oauth_fast},
     {"0008_microblog", m0008_microblog},
     {"0009_oauth_token_ids", m0009_oauth_token_ids},
+    {"0010_muc", m0010_muc},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

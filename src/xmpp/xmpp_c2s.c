@@ -1667,6 +1667,7 @@ int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c
     srv->allow_plaintext = o->allow_plaintext;
     srv->rate = o->rate_limit;
     srv->domain = td_strdup(o->domain);
+    srv->muc_domain = o->muc_domain && o->muc_domain[0] ? td_strdup(o->muc_domain) : NULL;
     srv->router = xmpp_router_new();
     for (size_t i = 0; i < xmpp__nmods; i++) {
         if (xmpp__mods[i]->init && xmpp__mods[i]->init(srv, (int)i) != TD_OK) {
@@ -1676,6 +1677,7 @@ int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c
                     xmpp__mods[k]->fini(srv, (int)k);
             xmpp_router_free(srv->router);
             free(srv->domain);
+            free(srv->muc_domain);
             free(srv);
             return TD_EINVAL;
         }
@@ -1795,5 +1797,6 @@ void xmpp_c2s_free(struct xmpp_c2s *s)
             xmpp__mods[i]->fini(s, (int)i);
     xmpp_router_free(s->router);
     free(s->domain);
+    free(s->muc_domain);
     free(s);
 }

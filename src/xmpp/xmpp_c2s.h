@@ -48,6 +48,7 @@ struct xmpp_c2s_opts {
     size_t rate_limit;        /* bytes/s a connection may send (2 s burst); 0 = unlimited */
     int tls_port;             /* XEP-0368 direct TLS: 0 = pick a free port, -1 = off */
     struct tls_ctx *direct_tls; /* its context (not owned; ALPN xmpp-client); NULL = off */
+    const char *muc_domain;   /* XEP-0045 service domain (copied); NULL or "" = off */
 };
 
 /** Start listening. TD_OK, or an error code with *err (caller frees). Without

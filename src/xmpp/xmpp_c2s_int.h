@@ -85,6 +85,7 @@ struct xmpp_c2s {
     struct oauth *oauth;           /* NULL: no OAUTHBEARER */
     struct tls_ctx *tls;
     char *domain;
+    char *muc_domain;              /* XEP-0045 service (xmpp_muc.c); NULL = off */
     bool allow_plaintext;
     size_t sessions;               /* live sessions, bound or not */
     uv_timer_t sweep;              /* looks for accounts disabled meanwhile */

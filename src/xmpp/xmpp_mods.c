@@ -14,6 +14,7 @@ extern const struct xmpp_mod xmpp_mod_mam;
 extern const struct xmpp_mod xmpp_mod_blocking;
 extern const struct xmpp_mod xmpp_mod_vcard;
 extern const struct xmpp_mod xmpp_mod_pep;
+extern const struct xmpp_mod xmpp_mod_muc;
 extern const struct xmpp_mod xmpp_mod_component;
 extern const struct xmpp_mod xmpp_mod_upload;
 extern const struct xmpp_mod xmpp_mod_version;
@@ -27,6 +28,7 @@ const struct xmpp_mod *const xmpp__mods[] = {
     &xmpp_mod_blocking,
     &xmpp_mod_vcard,
     &xmpp_mod_pep,
+    &xmpp_mod_muc, /* XEP-0045 on its own domain */
     &xmpp_mod_component, /* XEP-0114: stanzas to external components' domains */
     &xmpp_mod_upload, /* XEP-0363 on its subdomain */
     &xmpp_mod_version,

@@ -463,6 +463,8 @@ static void test_cross_checks(void **state)
     (void)state;
     expect_error_exact("[server]\nhttp_port = 8443\nhttps_port = 8443\n",
                        ":3: server.https_port: must differ from server.http_port (8443)");
+    expect_error_exact("[xmpp]\nmuc_domain = localhost\n",
+                       ":2: xmpp.muc_domain: must differ from server.domain (localhost)");
     expect_error("[server]\nmax_connections_per_ip = 600\nmax_connections = 500\n",
                  ":2: server.max_connections_per_ip: must not exceed server.max_connections",
                  NULL);
@@ -633,7 +635,7 @@ static void test_example_in_sync(void **state)
             fail_msg("example lacks the active line \"%s\"", line);
         pairs++;
     }
-    assert_int_equal(pairs, 44); /* one per option in the table */
+    assert_int_equal(pairs, 45); /* one per option in the table */
     free(t1);
     free(t2);
     conf_free(&a);
