@@ -122,29 +122,6 @@ static struct xmpp_bosh *bosh_of(const struct xmpp_session *s)
 
 /* ---- the transport ---- */
 
-/* Does the first tag of an element declare a default namespace? */
-static bool has_default_ns(const char *data, size_t len)
-{
-    char quote = 0;
-
-    for (size_t i = 1; i < len; i++) {
-        char c = data[i];
-        if (quote) {
-            if (c == quote)
-                quote = 0;
-        } else if (c == '\'' || c == '"') {
-            quote = c;
-        } else if (c == '>') {
-            return false;
-        } else if ((c == ' ' || c == '\t' || c == '\n' || c == '\r') && i + 6 < len &&
-                   strncmp(data + i + 1, "xmlns", 5) == 0 &&
-                   (data[i + 6] == '=' || data[i + 6] == ' ')) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static bool starts(const char *data, size_t len, const char *prefix)
 {
     size_t n = strlen(prefix);
@@ -188,7 +165,7 @@ static int t_write(struct xmpp_session *s, const char *data, size_t len, bool st
             prefixed = true;
         name_end++;
     }
-    if (len < 2 || data[0] != '<' || prefixed || has_default_ns(data, len)) {
+    if (len < 2 || data[0] != '<' || prefixed || xmpp__has_default_ns(data, len)) {
         buf_append(&b->out, data, len);
     } else {
         buf_append(&b->out, data, name_end);

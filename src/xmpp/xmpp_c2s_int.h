@@ -296,6 +296,9 @@ size_t xmpp__server_features(const char **out, size_t cap);
  *  account from (a bare JID), carrying node when not NULL (XEP-0115 §6.2). */
 void xmpp__disco_info_send(struct xmpp_session *s, const struct xmpp_el *iq, const char *from,
                            bool account, const char *node);
+/** Does the first tag of a serialized element declare a default namespace?
+ *  (Transports that must add xmlns='jabber:client' to stanzas ask it.) */
+bool xmpp__has_default_ns(const char *data, size_t len);
 /** Does any module's blocks hook say user_bare refuses other_bare? */
 bool xmpp__blocked(struct xmpp_c2s *srv, const char *user_bare, const char *other_bare);
 

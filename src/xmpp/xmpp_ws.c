@@ -81,8 +81,7 @@ static struct xmpp_ws *ws_of(const struct xmpp_session *s)
 
 /* ---- the transport ---- */
 
-/* Does the first tag of an element declare a default namespace? */
-static bool has_default_ns(const char *data, size_t len)
+bool xmpp__has_default_ns(const char *data, size_t len)
 {
     char quote = 0;
 
@@ -120,7 +119,8 @@ static int t_write(struct xmpp_session *s, const char *data, size_t len, bool st
             prefixed = true;
         name_end++;
     }
-    if (len < 2 || data[0] != '<' || data[1] == '?' || prefixed || has_default_ns(data, len))
+    if (len < 2 || data[0] != '<' || data[1] == '?' || prefixed ||
+        xmpp__has_default_ns(data, len))
         return ws_send(x->w, WS_TEXT, data, len);
     buf_init(&b, 0);
     buf_append(&b, data, name_end);
