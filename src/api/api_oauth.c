@@ -507,6 +507,7 @@ static void grant_refresh(struct http_req *r, const struct http_kvlist *form,
         .client = c,
         .account_id = t.account_id,
         .scope = scope,
+        .refresh_scope = t.scope, /* RFC 6749 §6: the refresh token keeps its scope */
         .grant_id = t.grant_id,
         .auth_time = t.auth_time,
         .refresh = true,

@@ -657,7 +657,8 @@ static int store_token(struct oauth *o, const struct oauth_issue *is, int kind, 
     t.kind = kind;
     t.client_id = is->client->client_id;
     t.account_id = is->account_id;
-    t.scope = (char *)is->scope;
+    t.scope = (char *)(kind == OAUTH_TOKEN_REFRESH && is->refresh_scope ? is->refresh_scope
+                                                                        : is->scope);
     t.grant_id = grant_id;
     t.auth_time = is->auth_time;
     t.created_at = now;

@@ -125,6 +125,9 @@ struct oauth_issue {
     const struct oauth_client *client;
     int64_t account_id;      /* 0 for client_credentials */
     const char *scope;       /* granted scope */
+    const char *refresh_scope; /* the new refresh token's scope; NULL = scope (RFC 6749
+                                  §6: a refresh keeps the original token's scope even
+                                  when the client narrows the new access token's) */
     int64_t grant_id;        /* family id; 0 = make a new one */
     int64_t auth_time;       /* ms; 0 if none */
     const char *nonce;       /* for the id_token; may be NULL */

@@ -529,6 +529,10 @@ def test_device_flow_refresh_rotation_and_reuse(make_tandem):
     assert new["scope"] == "openid" and new["refresh_token"] != rt and new["id_token"]
     assert userinfo(t, new["access_token"]).status_code == 200
     assert "preferred_username" not in userinfo(t, new["access_token"]).json()
+    # RFC 6749 §6: the new refresh token keeps the original scope; only the access
+    # token was narrowed.
+    r = post(t, "/oauth/introspect", {"token": new["refresh_token"]}, auth=c["machine"])
+    assert set(r.json()["scope"].split()) == {"openid", "profile"}
 
     # Reuse of the rotated-away token revokes the whole family (RFC 9700 §4.14.2).
     assert_error(token(t, {"grant_type": "refresh_token", "refresh_token": rt,
