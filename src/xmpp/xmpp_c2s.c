@@ -51,7 +51,8 @@
 #define OUT_MAX (2 * 1024 * 1024)        /* a reader this far behind is dropped */
 #define SASL_TRIES 5                     /* failures before the stream ends (RFC 6120 §6.4.5) */
 #define RESOURCE_RAND_BYTES 8
-#define SWEEP_MS 5000                    /* how often disabled accounts are looked for */
+#define TICK_MS 1000                     /* the modules' tick hook */
+#define SWEEP_TICKS 5                    /* disabled accounts are looked for every 5 ticks */
 #define THROTTLE_MS 100                  /* how often throttled sessions are looked at */
 #define BURST_S 2                        /* rate limit burst, in seconds of rate */
 
@@ -1632,14 +1633,20 @@ static int disabled_cb(void *ud, const struct account *acc)
     return 0;
 }
 
-/* Every SWEEP_MS: end the sessions of accounts disabled since the last
- * sweep. A second of overlap covers clock granularity; ending a session
- * twice is harmless as ended sessions have left the router. */
+/* Every TICK_MS: the modules' tick, and every SWEEP_TICKS ticks the
+ * sessions of accounts disabled since the last sweep are ended. A second of
+ * overlap covers clock granularity; ending a session twice is harmless as
+ * ended sessions have left the router. */
 static void sweep_disabled(uv_timer_t *tm)
 {
     struct xmpp_c2s *srv = tm->data;
     int64_t now = store_now_ms();
 
+    for (size_t i = 0; i < xmpp__nmods; i++)
+        if (xmpp__mods[i]->tick)
+            xmpp__mods[i]->tick(srv, (int)i);
+    if (++srv->ticks % SWEEP_TICKS != 0)
+        return;
     if (xmpp_router_count(srv->router) > 0)
         (void)store_account_list_disabled(srv->store, srv->swept_at - 1000, disabled_cb, srv);
     srv->swept_at = now;
@@ -1713,7 +1720,7 @@ int xmpp_c2s_start(uv_loop_t *loop, const struct xmpp_c2s_opts *o, struct xmpp_c
     srv->swept_at = store_now_ms();
     uv_timer_init(loop, &srv->sweep);
     srv->sweep.data = srv;
-    uv_timer_start(&srv->sweep, sweep_disabled, SWEEP_MS, SWEEP_MS);
+    uv_timer_start(&srv->sweep, sweep_disabled, TICK_MS, TICK_MS);
     uv_timer_init(loop, &srv->throttle);
     srv->throttle.data = srv;
     srv->sweep_started = true;

@@ -90,6 +90,7 @@ struct xmpp_c2s {
     size_t sessions;               /* live sessions, bound or not */
     uv_timer_t sweep;              /* looks for accounts disabled meanwhile */
     int64_t swept_at;              /* updated_at bound of the last sweep (ms) */
+    unsigned ticks;                /* of the sweep timer */
     bool sweep_started;
     size_t rate;                   /* bytes/s per session, 0 = off */
     uv_timer_t throttle;           /* resumes throttled sessions */
@@ -207,6 +208,9 @@ struct xmpp_mod {
     bool (*transport_gone)(struct xmpp_session *s, int slot);
     void (*leave)(struct xmpp_session *s, int slot);
     void (*free)(struct xmpp_session *s, int slot);
+    /* About once a second on the loop thread (batched work, e.g. archive
+     * writes). */
+    void (*tick)(struct xmpp_c2s *srv, int slot);
 };
 
 /* ---- xmpp_mods.c ---- */
