@@ -6,7 +6,8 @@
  * where the input is split into messages at NUL bytes instead; bit 7: tiny
  * limits), byte 1 more of it (bit 0: reset and go on after a close, stop or
  * error; bit 1: on_stanza calls xmpp_stream_stop() on a <starttls/>; bit 2:
- * s2s content namespace), the rest is the peer's bytes. Checked contracts
+ * s2s content namespace; bit 3: xmpp_stream_hibernate() after every feed,
+ * which must change nothing the checks see), the rest is the peer's bytes. Checked contracts
  * (__builtin_trap() on violation): xmpp_stream_feed returns only TD_OK,
  * TD_EPROTO or TD_ECLOSED, and keeps returning the same code until reset;
  * on_error and on_close fire at most once per document and nothing fires
@@ -207,6 +208,8 @@ static void feed(struct fz *f, const uint8_t *p, size_t n, int *last)
     if (*last != TD_OK)
         CHECK(rc == *last);
     *last = rc;
+    if (rc == TD_OK && (f->opts & 8))
+        (void)xmpp_stream_hibernate(f->s); /* must be invisible to every check */
     if (rc != TD_OK && (f->opts & 1)) {
         xmpp_stream_reset(f->s);
         f->opened = false;
