@@ -87,11 +87,71 @@ struct row {
     bool outgoing;
 };
 
+/* The archive preference of each account seen (§7 default: always,
+ * roster, never), so that archiving a message costs no query for it:
+ * open addressing on the account id, filled on first use and updated when
+ * the user sets it; dropped whole past PREFS_MAX accounts. */
+#define PREFS_MAX (1u << 20)
+
+struct pref {
+    int64_t acct; /* 0 = free */
+    enum store_mam_default mode;
+};
+
 struct mam_srv {
     struct pending p;
     struct row *rows;
     size_t n, cap, bytes;
+    struct pref *prefs;
+    size_t nprefs, prefs_cap; /* prefs_cap: 0 or a power of two */
 };
+
+static struct pref *pref_find(struct mam_srv *m, int64_t acct)
+{
+    size_t mask = m->prefs_cap - 1, i;
+
+    if (m->prefs_cap == 0)
+        return NULL;
+    for (i = (size_t)acct * 0x9E3779B97F4A7C15ull & mask; m->prefs[i].acct != 0;
+         i = (i + 1) & mask)
+        if (m->prefs[i].acct == acct)
+            return &m->prefs[i];
+    return NULL;
+}
+
+static void pref_put(struct mam_srv *m, int64_t acct, enum store_mam_default mode)
+{
+    struct pref *p = pref_find(m, acct);
+    size_t mask, i;
+
+    if (p != NULL) {
+        p->mode = mode;
+        return;
+    }
+    if (m->nprefs >= PREFS_MAX) { /* start over rather than grow without end */
+        free(m->prefs);
+        m->prefs = NULL;
+        m->nprefs = m->prefs_cap = 0;
+    }
+    if (4 * (m->nprefs + 1) > 3 * m->prefs_cap) {
+        struct pref *old = m->prefs;
+        size_t old_cap = m->prefs_cap;
+        m->prefs_cap = old_cap ? 2 * old_cap : 1024;
+        m->prefs = td_calloc(m->prefs_cap, sizeof(*m->prefs));
+        m->nprefs = 0;
+        for (size_t k = 0; k < old_cap; k++)
+            if (old[k].acct != 0)
+                pref_put(m, old[k].acct, old[k].mode);
+        free(old);
+    }
+    mask = m->prefs_cap - 1;
+    for (i = (size_t)acct * 0x9E3779B97F4A7C15ull & mask; m->prefs[i].acct != 0;
+         i = (i + 1) & mask)
+        ;
+    m->prefs[i].acct = acct;
+    m->prefs[i].mode = mode;
+    m->nprefs++;
+}
 
 static int mam_init(struct xmpp_c2s *srv, int slot)
 {
@@ -139,6 +199,7 @@ static void mam_fini(struct xmpp_c2s *srv, int slot)
 
     flush(srv, m);
     free(m->rows);
+    free(m->prefs);
     free(m);
     srv->mod[slot] = NULL;
 }
@@ -155,14 +216,23 @@ static bool archivable(const struct xmpp_el *msg)
 }
 
 /* Does the owner (account acct) keep messages with other_bare (§7)? */
-static bool keeps(struct xmpp_c2s *srv, int64_t acct, const char *other_bare)
+static bool keeps(struct xmpp_c2s *srv, struct mam_srv *m, int64_t acct, const char *other_bare)
 {
     enum store_mam_default d;
     struct store_roster_item it;
+    struct pref *p;
     bool in;
 
-    if (acct == 0 || store_mam_prefs_get(srv->store, acct, &d) != TD_OK)
+    if (acct == 0)
         return false;
+    p = pref_find(m, acct);
+    if (p != NULL) {
+        d = p->mode;
+    } else {
+        if (store_mam_prefs_get(srv->store, acct, &d) != TD_OK)
+            return false;
+        pref_put(m, acct, d);
+    }
     if (d == STORE_MAM_ALWAYS)
         return true;
     if (d == STORE_MAM_NEVER)
@@ -219,11 +289,11 @@ static int mam_message_pre(struct xmpp_session *s, int slot, struct xmpp_el *msg
     if (!archivable(msg))
         return XMPP_MOD_PASS;
     local = xmpp__local_of(s->srv, a, to_bare);
-    if (keeps(s->srv, s->account_id, to_bare))
+    if (keeps(s->srv, m, s->account_id, to_bare))
         p->sender_acct = s->account_id;
     if (strcmp(to_bare, s->bare) != 0 && local != NULL) {
         int64_t acct = xmpp__account_of(s->srv, local);
-        if (keeps(s->srv, acct, s->bare))
+        if (keeps(s->srv, m, acct, s->bare))
             p->rcpt_acct = acct;
     }
     if (p->sender_acct == 0 && p->rcpt_acct == 0)
@@ -632,8 +702,8 @@ static void query_form(struct xmpp_session *s, struct xmpp_el *iq, const char *f
 
 static const char *const mode_names[] = {"always", "roster", "never"};
 
-static void prefs(struct xmpp_session *s, struct xmpp_el *iq, struct xmpp_el *q, bool set,
-                  const char *from)
+static void prefs(struct xmpp_session *s, int slot, struct xmpp_el *iq, struct xmpp_el *q,
+                  bool set, const char *from)
 {
     enum store_mam_default d;
     struct buf b;
@@ -656,6 +726,8 @@ static void prefs(struct xmpp_session *s, struct xmpp_el *iq, struct xmpp_el *q,
             return;
         }
         rc = store_mam_prefs_set(s->srv->store, s->account_id, d);
+        if (rc == TD_OK)
+            pref_put(s->srv->mod[slot], s->account_id, d);
     } else {
         rc = store_mam_prefs_get(s->srv->store, s->account_id, &d);
     }
@@ -700,7 +772,7 @@ static int mam_iq(struct xmpp_session *s, int slot, struct xmpp_el *iq, struct x
         else
             query_form(s, iq, from);
     } else if (strcmp(q->name, "prefs") == 0) {
-        prefs(s, iq, q, set, from);
+        prefs(s, slot, iq, q, set, from);
     } else {
         xmpp__stanza_error(s, iq, "feature-not-implemented");
     }
