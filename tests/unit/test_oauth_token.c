@@ -225,24 +225,24 @@ static void test_check_legacy(void **state)
 {
     struct fx *f = *state;
     const char *old = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
-    char sql[512], hex[65];
     uint8_t h[32];
     struct oauth_token t;
     sqlite3 *db = NULL;
-    char *msg = NULL;
+    sqlite3_stmt *s = NULL;
 
     assert_int_equal(strlen(old), OAUTH_TOKEN_LEGACY_LEN);
     oauth_hash(old, h);
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", h[i]);
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO oauth_tokens_legacy (token_hash, kind, client_id, account_id, scope, "
-             "grant_id, created_at, expires_at) VALUES (x'%s', 1, 'app', %lld, 'blog.read', "
-             "7, 1, %lld)",
-             hex, (long long)f->account_id, (long long)(store_now_ms() + 60000));
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("raw: %s", msg ? msg : "?");
+    assert_int_equal(sqlite3_prepare_v2(db,
+                         "INSERT INTO oauth_tokens_legacy (token_hash, kind, client_id, account_id,"
+                         " scope, grant_id, created_at, expires_at)"
+                         " VALUES (?1, 1, 'app', ?2, 'blog.read', 7, 1, ?3)", -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_bind_blob(s, 1, h, 32, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_int64(s, 2, f->account_id), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_int64(s, 3, store_now_ms() + 60000), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+    sqlite3_finalize(s);
     sqlite3_close(db);
 
     assert_int_equal(oauth_access_token_check(&f->o, old, store_now_ms(), &t), TD_OK);

@@ -98,6 +98,22 @@ static void raw_exec(struct fx *f, const char *sql)
     sqlite3_close(db);
 }
 
+/* Run one statement with ?1 bound to id on a raw connection (foreign keys on). */
+static void raw_exec_id(struct fx *f, const char *sql, int64_t id)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_int64(s, 1, id), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
 static int64_t mkacct(struct fx *f, const char *name)
 {
     struct account a = {.username = (char *)name, .display_name = (char *)name};
@@ -1269,7 +1285,6 @@ static void test_account_delete_cascade(void **state)
     struct store_mb_notif n = {.account_id = b, .type = STORE_MB_N_FAVOURITE,
                                .from_account_id = a, .post_id = bp};
     struct store_mb_list l;
-    char sql[128];
     int64_t unread = -1;
 
     ar = post(f, a, "reply", STORE_MB_PUBLIC, bp);
@@ -1283,8 +1298,7 @@ static void test_account_delete_cascade(void **state)
     assert_int_equal(REBLOGS(f, bp), 1);
     assert_int_equal(FAVS(f, bp), 1);
 
-    snprintf(sql, sizeof(sql), "DELETE FROM accounts WHERE id = %lld", (long long)a);
-    raw_exec(f, sql);
+    raw_exec_id(f, "DELETE FROM accounts WHERE id = ?1", a);
     assert_int_equal(REPLIES(f, bp), 0);
     assert_int_equal(REBLOGS(f, bp), 0);
     assert_int_equal(FAVS(f, bp), 0);
