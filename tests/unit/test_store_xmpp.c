@@ -16,54 +16,22 @@
 #include "core/err.h"
 #include "store/store.h"
 #include "store/store_xmpp.h"
-
-struct fx {
-    char dir[64];
-    char path[128];
-    struct store *st;
-    int64_t alice, bob;
-};
+#include "store_fixture.h"
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    struct store_opts o = {0};
-    struct account acc = {0};
+    struct store_fx *f = calloc(1, sizeof(*f));
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_store_xmpp.XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (f == NULL || store_fx_open(f, "test_store_xmpp") != 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/tandem.db", f->dir);
-    o.path = f->path;
-    o.apply_migrations = true;
-    if (store_open(&o, &f->st, NULL) != TD_OK)
-        return -1;
-    acc.username = "alice";
-    if (store_account_create(f->st, &acc) != TD_OK)
-        return -1;
-    f->alice = acc.id;
-    memset(&acc, 0, sizeof(acc));
-    acc.username = "bob";
-    if (store_account_create(f->st, &acc) != TD_OK)
-        return -1;
-    f->bob = acc.id;
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    char p[160];
-    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
-
-    store_close(f->st);
-    for (size_t i = 0; i < TD_ARRAY_LEN(suffix); i++) {
-        snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
-    free(f);
+    store_fx_close(*state);
+    free(*state);
     return 0;
 }
 
@@ -83,7 +51,7 @@ static int block_cb(void *ud, const char *jid)
 
 static void test_blocklist(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     struct strs s = {0};
     char jid[64];
 
@@ -121,7 +89,7 @@ static void test_blocklist(void **state)
 
 static void test_vcard(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     char *v, *h;
     char *big = malloc(STORE_VCARD_MAX + 2);
 
@@ -178,7 +146,7 @@ static int node_cb(void *ud, const struct store_pep_node *n)
 
 static void test_pep(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     struct store_pep_node n = {.node = "urn:xmpp:avatar:data", .access = STORE_PEP_OPEN,
                                .max_items = 3};
     struct store_pep_node got;
@@ -255,7 +223,7 @@ static void test_pep(void **state)
 
 static void test_pep_bytes(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     struct store_pep_node n = {.node = "big", .access = 0, .max_items = STORE_PEP_MAX_ITEMS};
     char *p = malloc(STORE_PEP_PAYLOAD_MAX + 1);
     char id[16];

@@ -22,6 +22,7 @@
 #include "store/store_roster.h"
 #include "xmpp/xmpp_roster.h"
 #include "xmpp/xmpp_xml.h"
+#include "store_fixture.h"
 
 /* ---- the state machine ---- */
 
@@ -309,53 +310,20 @@ static void test_item_el(void **state)
 
 /* ---- the store ---- */
 
-struct fx {
-    char dir[64];
-    char path[128];
-    struct store *st;
-    int64_t alice, bob;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    struct store_opts o = {0};
-    struct account acc = {0};
+    struct store_fx *f = calloc(1, sizeof(*f));
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_xmpp_roster.XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (f == NULL || store_fx_open(f, "test_xmpp_roster") != 0)
         return -1;
-    snprintf(f->path, sizeof(f->path), "%s/tandem.db", f->dir);
-    o.path = f->path;
-    o.apply_migrations = true;
-    if (store_open(&o, &f->st, NULL) != TD_OK)
-        return -1;
-    acc.username = "alice";
-    if (store_account_create(f->st, &acc) != TD_OK)
-        return -1;
-    f->alice = acc.id;
-    memset(&acc, 0, sizeof(acc));
-    acc.username = "bob";
-    if (store_account_create(f->st, &acc) != TD_OK)
-        return -1;
-    f->bob = acc.id;
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    char p[160];
-    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
-
-    store_close(f->st);
-    for (size_t i = 0; i < TD_ARRAY_LEN(suffix); i++) {
-        snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
-    free(f);
+    store_fx_close(*state);
+    free(*state);
     return 0;
 }
 
@@ -368,7 +336,7 @@ static int count_cb(void *ud, const struct store_roster_item *it)
 
 static void test_store_roster(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     char *groups[] = {"Friends", "\"quoted\" \\ group"};
     struct store_roster_item it = {.jid = "bob@localhost", .name = "Bob", .groups = groups,
                                    .ngroups = 2, .sub = STORE_SUB_TO, .ask = false,
@@ -422,7 +390,7 @@ static void test_store_roster(void **state)
 
 static void test_store_roster_limit(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     struct store_roster_item it = {.in_roster = true};
     char jid[32];
 
@@ -466,7 +434,7 @@ static int off_cb(void *ud, int64_t id, const char *stanza, int64_t stamp)
 
 static void test_store_offline(void **state)
 {
-    struct fx *f = *state;
+    struct store_fx *f = *state;
     struct off o = {0};
     int64_t n;
     char msg[64];
