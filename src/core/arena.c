@@ -16,9 +16,16 @@ struct chunk {
     alignas(max_align_t) char mem[];
 };
 
+struct defer {
+    struct defer *next;
+    void (*fn)(void *);
+    void *p;
+};
+
 struct arena {
     struct chunk *head; /* newest chunk first; the last one is kept on reset */
     size_t chunk_size;
+    struct defer *defers; /* newest first: run in reverse order of registration */
 };
 
 static struct chunk *chunk_new(size_t size)
@@ -37,6 +44,7 @@ struct arena *arena_new(size_t chunk_size)
 
     a->chunk_size = chunk_size ? chunk_size : 4096;
     a->head = chunk_new(a->chunk_size);
+    a->defers = NULL;
     return a;
 }
 
@@ -108,8 +116,28 @@ char *arena_printf(struct arena *a, const char *fmt, ...)
     return p;
 }
 
+void arena_defer(struct arena *a, void (*fn)(void *), void *p)
+{
+    struct defer *d = arena_alloc(a, sizeof(*d));
+
+    d->fn = fn;
+    d->p = p;
+    d->next = a->defers;
+    a->defers = d;
+}
+
+static void run_defers(struct arena *a)
+{
+    while (a->defers) {
+        struct defer *d = a->defers;
+        a->defers = d->next; /* a callback may register more */
+        d->fn(d->p);
+    }
+}
+
 void arena_reset(struct arena *a)
 {
+    run_defers(a);
     struct chunk *c = a->head;
 
     /* Keep the oldest chunk (the tail): it is a normal-sized one. */
@@ -130,6 +158,7 @@ void arena_free(struct arena *a)
 {
     if (a == NULL)
         return;
+    run_defers(a);
     struct chunk *c = a->head;
     while (c) {
         struct chunk *next = c->next;

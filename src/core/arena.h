@@ -21,6 +21,10 @@ void *arena_calloc(struct arena *a, size_t n);
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Call fn(p) when the arena is next reset or freed (last registered, first
+ *  called): for things the arena's owner holds beyond plain memory (a
+ *  request's JSON documents). */
+void arena_defer(struct arena *a, void (*fn)(void *), void *p);
 /** Forget every allocation, keeping the first chunk for reuse. */
 void arena_reset(struct arena *a);
 /** Free the arena and everything in it. NULL-safe. */

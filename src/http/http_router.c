@@ -17,6 +17,8 @@ struct seg {
     enum seg_kind kind;
     char *text; /* literal text, or the parameter name */
     size_t len;
+    char *prefix; /* a parameter's literal prefix ("@" in "@:name"), or NULL */
+    size_t plen;
 };
 
 struct route {
@@ -43,8 +45,10 @@ void http_router_free(struct http_router *rt)
     if (rt == NULL)
         return;
     for (size_t i = 0; i < rt->n; i++) {
-        for (size_t j = 0; j < rt->routes[i].nsegs; j++)
+        for (size_t j = 0; j < rt->routes[i].nsegs; j++) {
             free(rt->routes[i].segs[j].text);
+            free(rt->routes[i].segs[j].prefix);
+        }
         free(rt->routes[i].method);
         free(rt->routes[i].pattern);
     }
@@ -68,9 +72,15 @@ static int parse_pattern(struct route *ro, const char *pattern)
         if (ro->nsegs == ROUTER_MAX_SEGS)
             return TD_EINVAL;
         struct seg *s = &ro->segs[ro->nsegs++];
-        if (len > 1 && start[0] == ':') {
+        const char *colon = memchr(start, ':', len);
+        if (colon && colon + 1 < p && memchr(start, '*', len) == NULL) {
+            /* ":name", or "@:name": a literal prefix, then the parameter */
             s->kind = SEG_PARAM;
-            s->text = td_strndup(start + 1, len - 1);
+            s->text = td_strndup(colon + 1, (size_t)(p - colon - 1));
+            if (colon > start) {
+                s->plen = (size_t)(colon - start);
+                s->prefix = td_strndup(start, s->plen);
+            }
         } else if (len > 1 && start[0] == '*') {
             if (*p != '\0')
                 return TD_EINVAL; /* a rest segment must be last */
@@ -92,8 +102,10 @@ int http_router_add(struct http_router *rt, const char *method, const char *patt
 
     memset(&ro, 0, sizeof(ro));
     if (parse_pattern(&ro, pattern) != TD_OK) {
-        for (size_t j = 0; j < ro.nsegs; j++)
+        for (size_t j = 0; j < ro.nsegs; j++) {
             free(ro.segs[j].text);
+            free(ro.segs[j].prefix);
+        }
         return TD_EINVAL;
     }
     if (rt->n == rt->cap) {
@@ -134,11 +146,11 @@ static bool match_path(const struct route *ro, const char *path, struct http_req
             if (len != s->len || memcmp(p, s->text, len) != 0)
                 return false;
         } else {
-            if (len == 0)
+            if (len <= s->plen || (s->plen && memcmp(p, s->prefix, s->plen) != 0))
                 return false;
             if (r && nparams < HTTP_MAX_PARAMS) {
                 r->param_names[nparams] = s->text;
-                r->param_values[nparams++] = arena_strndup(r->arena, p, len);
+                r->param_values[nparams++] = arena_strndup(r->arena, p + s->plen, len - s->plen);
             }
         }
         p += len;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Request routing by method and path pattern. Patterns are made of literal
- * segments, ":name" segments (match one non-empty segment) and a final
+ * segments, ":name" segments (match one non-empty segment), "@:name"
+ * segments (a literal prefix, then a non-empty parameter: Mastodon-style
+ * profile addresses like "/@alice") and a final
  * "*name" (match the rest, possibly empty). Routes are tried in the order
  * they were added; the first whose pattern and method match wins. A path
  * that matches some pattern under another method gets 405 with an Allow

@@ -23,6 +23,7 @@ struct http_static;
 struct auth_csrf;
 struct auth_ratelimit;
 struct oauth;
+struct mb;
 
 struct web_app {
     uv_loop_t *loop;
@@ -36,6 +37,8 @@ struct web_app {
     struct auth_ratelimit *rl_address; /* login failures per client address */
     char *base_url;                    /* no trailing slash */
     struct oauth *oauth;               /* the OAuth/OIDC provider; NULL until web_app_start */
+    struct mb *mb;                     /* the microblog service; NULL until web_app_start */
+    uint8_t media_key[32];             /* keys the microblog's media URLs */
     http_handler_fn *bare[8];          /* handlers served without cookies, session and
                                           the site's headers (web_app_route_bare) */
     size_t nbare;

@@ -18,8 +18,10 @@
 #include "http/http_cookie.h"
 #include "http/http_router.h"
 #include "http/http_static.h"
+#include "api/api_masto.h"
 #include "api/api_oauth.h"
 #include "oauth/oauth.h"
+#include "social/mb.h"
 #include "tandem_version.h"
 
 #include <stdlib.h>
@@ -324,6 +326,8 @@ void web_app_handle(struct http_req *r)
     /* The OAuth JSON endpoints authenticate clients per request: no cookies,
      * no session, and no Set-Cookie on cacheable documents (discovery, JWKS). */
     bool api = res == HTTP_ROUTE_FOUND && api_oauth_is_handler(fn);
+    /* So do the Mastodon API's (r->user is then its struct masto_req). */
+    api = api || strncmp(r->path, "/api/", 5) == 0;
     if (!bare && !api)
         setup_ctx(r);
     if (!bare)
@@ -363,6 +367,8 @@ static int load_csrf(struct web_app *app)
 
     if (rc == TD_OK)
         app->csrf = auth_csrf_new(key);
+    if (rc == TD_OK)
+        rc = store_secret_get(app->store, "media", app->media_key, sizeof(app->media_key));
     return rc;
 }
 
@@ -412,6 +418,7 @@ int web_app_init(struct web_app *app, uv_loop_t *loop, struct conf *conf, struct
     web_oauth_routes(app->router);
     web_chat_routes(app->router);
     api_oauth_routes(app->router);
+    api_masto_routes(app->router);
     return TD_OK;
 }
 
@@ -430,6 +437,13 @@ int web_app_start(struct web_app *app, const char *base_url, char **err)
         *err = td_strdup("cannot make the web chat's OAuth client in the store");
         return rc;
     }
+    struct mb_opts mo = {.base_url = base_url, .max_chars = (size_t)app->conf->mb_max_chars};
+    app->mb = td_calloc(1, sizeof(*app->mb));
+    rc = mb_init(app->mb, app->store, &mo);
+    if (rc != TD_OK) {
+        *err = td_strdup("cannot start the microblog service");
+        return rc;
+    }
     app->oauth->registration = app->conf->oauth_registration;
     if (app->conf->oauth_registration_token[0])
         oauth_hash(app->conf->oauth_registration_token, app->oauth->registration_token_hash);
@@ -438,6 +452,8 @@ int web_app_start(struct web_app *app, const char *base_url, char **err)
 
 void web_app_free(struct web_app *app)
 {
+    mb_free(app->mb);
+    free(app->mb);
     oauth_free(app->oauth);
     free(app->oauth);
     web_tmpl_free(app->tmpl);

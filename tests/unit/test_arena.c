@@ -47,11 +47,47 @@ static void test_big_and_reset(void **state)
     arena_free(a);
 }
 
+static void note(void *p)
+{
+    int *log = p;
+    log[log[0] + 1] = log[0] + 1; /* order of calls */
+    log[0]++;
+}
+
+static void note_last(void *p)
+{
+    int *log = p;
+    log[9] = log[0]; /* how many ran before this one */
+    log[0]++;
+}
+
+/* Deferred calls run once, newest first, at reset and at free. */
+static void test_defer(void **state)
+{
+    struct arena *a = arena_new(256);
+    int log[10] = {0};
+    (void)state;
+
+    arena_defer(a, note_last, log); /* registered first: runs last */
+    arena_defer(a, note, log);
+    arena_defer(a, note, log);
+    assert_int_equal(log[0], 0);
+    arena_reset(a);
+    assert_int_equal(log[0], 3);
+    assert_int_equal(log[9], 2);
+    arena_reset(a); /* nothing left to run */
+    assert_int_equal(log[0], 3);
+    arena_defer(a, note, log);
+    arena_free(a);
+    assert_int_equal(log[0], 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alignment_and_copies),
         cmocka_unit_test(test_big_and_reset),
+        cmocka_unit_test(test_defer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,6 +92,33 @@ static void test_method_not_allowed(void **state)
     http_router_free(rt);
 }
 
+/* "@:name": a literal prefix before the parameter (Mastodon-style profiles). */
+static void test_prefixed_param(void **state)
+{
+    struct http_router *rt = http_router_new();
+    struct arena *a = arena_new(0);
+    struct http_req r;
+    http_handler_fn *fn = NULL;
+    struct buf allow;
+    (void)state;
+    buf_init(&allow, 0);
+    assert_int_equal(http_router_add(rt, "GET", "/@:name", h_user), TD_OK);
+    assert_int_equal(http_router_add(rt, "GET", "/@:name/:id", h_user_post), TD_OK);
+    assert_int_equal(match(rt, a, "GET", "/@alice", &r, &fn, &allow), HTTP_ROUTE_FOUND);
+    assert_ptr_equal(fn, h_user);
+    assert_string_equal(http_req_param(&r, "name"), "alice");
+    assert_int_equal(match(rt, a, "GET", "/@bob/42", &r, &fn, &allow), HTTP_ROUTE_FOUND);
+    assert_ptr_equal(fn, h_user_post);
+    assert_string_equal(http_req_param(&r, "name"), "bob");
+    assert_string_equal(http_req_param(&r, "id"), "42");
+    /* The prefix alone, or a segment without it, does not match. */
+    assert_int_equal(match(rt, a, "GET", "/@", &r, &fn, &allow), HTTP_ROUTE_NOT_FOUND);
+    assert_int_equal(match(rt, a, "GET", "/alice", &r, &fn, &allow), HTTP_ROUTE_NOT_FOUND);
+    arena_free(a);
+    buf_free(&allow);
+    http_router_free(rt);
+}
+
 static void test_bad_patterns(void **state)
 {
     struct http_router *rt = http_router_new();
@@ -109,6 +136,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matching),
         cmocka_unit_test(test_method_not_allowed),
+        cmocka_unit_test(test_prefixed_param),
         cmocka_unit_test(test_bad_patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
