@@ -15,6 +15,7 @@ libmd4c-dev libmd4c-html0-dev libinih-dev zlib1g-dev libvips-dev
 libcmocka-dev python3 python3-pytest python3-requests python3-authlib python3-slixmpp
 profanity tmux
 python3-websocket python3-aiohttp python3-blurhash
+toot python3-mastodon python3-feedparser
 openssl curl sqlite3 chromium nodejs npm"
 
 [ "${TANDEM_DEPS_QUIET:-0}" = 1 ] || echo "deps: checking Debian packages"

@@ -36,3 +36,42 @@ def test_auth_and_scopes(make_tandem):
     r = masto.Api(t).s.options(t.url + "/api/v1/timelines/home", timeout=30)
     assert r.status_code == 204
     assert "Authorization" in r.headers["Access-Control-Allow-Headers"]
+
+
+def test_post_follow_home_paging(make_tandem):
+    t = make_tandem(start=False)
+    t.add_user("alice")
+    t.add_user("bob")
+    t.start()
+    a = masto.Api(t, masto.token(t, "alice"))
+    b = masto.Api(t, masto.token(t, "bob"))
+    alice = a.get("/api/v1/accounts/verify_credentials").json()
+    r = b.post("/api/v1/accounts/%s/follow" % alice["id"])
+    assert r.status_code == 200 and r.json()["following"] is True, r.text
+    ids = []
+    for i in range(5):
+        r = a.post("/api/v1/statuses", data={"status": "post %d #tandem" % i})
+        assert r.status_code == 200, r.text
+        ids.append(r.json()["id"])
+    st = r.json()
+    assert st["content"].startswith("<p>post 4") and st["account"]["id"] == alice["id"]
+    assert st["tags"][0]["name"] == "tandem" and st["visibility"] == "public"
+    assert st["created_at"].endswith("Z") and "." in st["created_at"]
+    r = b.get("/api/v1/timelines/home", params={"limit": 2})
+    assert r.status_code == 200, r.text
+    assert [s["id"] for s in r.json()] == ids[::-1][:2]
+    nxt = r.links["next"]["url"]
+    assert "limit=2" in nxt and "max_id=" + ids[3] in nxt
+    r = b.get(nxt[len(t.url):])
+    assert [s["id"] for s in r.json()] == [ids[2], ids[1]]
+    # Paging abuse: malformed cursors and limits are refused, huge limits clamped.
+    assert b.get("/api/v1/timelines/home", params={"max_id": "x'"}).status_code == 400
+    assert b.get("/api/v1/timelines/home", params={"limit": "lots"}).status_code == 400
+    assert len(b.get("/api/v1/timelines/home", params={"limit": 10**9}).json()) == 5
+    # JSON bodies work as forms do; malformed ones are a 400.
+    r = a.post("/api/v1/statuses", json={"status": "json", "visibility": "private"})
+    assert r.status_code == 200 and r.json()["visibility"] == "private", r.text
+    r = a.post("/api/v1/statuses", data="{", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "error" in r.json()
+    r = a.post("/api/v1/statuses", data={"status": "x", "visibility": "everyone"})
+    assert r.status_code == 422
