@@ -79,7 +79,7 @@ static void handle_home(struct http_req *r)
         return;
     }
     api_masto_link(m, &l);
-    api_masto_send(r, 200, api_masto_status_list(m, &l));
+    api_masto_send_status_list(m, &l);
 }
 
 void api_masto_statuses_routes(struct http_router *rt)

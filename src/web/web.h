@@ -24,6 +24,7 @@ struct auth_csrf;
 struct auth_ratelimit;
 struct oauth;
 struct mb;
+struct masto_cache;
 
 struct web_app {
     uv_loop_t *loop;
@@ -38,6 +39,7 @@ struct web_app {
     char *base_url;                    /* no trailing slash */
     struct oauth *oauth;               /* the OAuth/OIDC provider; NULL until web_app_start */
     struct mb *mb;                     /* the microblog service; NULL until web_app_start */
+    struct masto_cache *masto_cache;   /* the Mastodon API's serialized entities */
     uint8_t media_key[32];             /* keys the microblog's media URLs */
     http_handler_fn *bare[8];          /* handlers served without cookies, session and
                                           the site's headers (web_app_route_bare) */

@@ -444,6 +444,7 @@ int web_app_start(struct web_app *app, const char *base_url, char **err)
         *err = td_strdup("cannot start the microblog service");
         return rc;
     }
+    app->masto_cache = api_masto_cache_new(app->mb);
     app->oauth->registration = app->conf->oauth_registration;
     if (app->conf->oauth_registration_token[0])
         oauth_hash(app->conf->oauth_registration_token, app->oauth->registration_token_hash);
@@ -452,6 +453,7 @@ int web_app_start(struct web_app *app, const char *base_url, char **err)
 
 void web_app_free(struct web_app *app)
 {
+    api_masto_cache_free(app->masto_cache);
     mb_free(app->mb);
     free(app->mb);
     oauth_free(app->oauth);
