@@ -391,6 +391,9 @@ static bool is_txn_control(sqlite3_stmt *s)
     static const char *const kw[] = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT",
                                      "RELEASE"};
 
+    /* Most statements are SELECTs: decide those on two letters. */
+    if (sql == NULL || ((sql[0] | 0x20) == 's' && (sql[1] | 0x20) == 'e'))
+        return false;
     for (size_t i = 0; sql && i < TD_ARRAY_LEN(kw); i++)
         if (strncasecmp(sql, kw[i], strlen(kw[i])) == 0)
             return true;
