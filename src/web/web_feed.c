@@ -123,7 +123,9 @@ static void xml_link(struct buf *b, const char *rel, const char *type, const cha
     buf_appends(b, "/>\n");
 }
 
-/* RFC 3339 date-time in UTC, as Atom's date constructs want (§3.3). */
+/* RFC 3339 date-time in UTC, as Atom's date constructs want (§3.3), with
+ * the milliseconds the API's dates carry: an edit in the same second as the
+ * post still moves "updated". */
 static void xml_date(struct buf *b, const char *name, int64_t ms)
 {
     time_t t = (time_t)(ms / 1000);
@@ -131,8 +133,8 @@ static void xml_date(struct buf *b, const char *name, int64_t ms)
     char s[32];
 
     gmtime_r(&t, &tm);
-    strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    buf_printf(b, "<%s>%s</%s>\n", name, s, name);
+    strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
+    buf_printf(b, "<%s>%s.%03dZ</%s>\n", name, s, (int)(ms % 1000), name);
 }
 
 /* RFC 9110 §5.6.7 IMF-fixdate, without the locale's day and month names. */
