@@ -28,6 +28,16 @@ def parse(r):
     assert r.headers["Content-Type"] == CTYPE
     root = ET.fromstring(r.content)
     assert root.tag == ATOM + "feed"
+    # RFC 4287's required elements: id, title and updated once each, on the
+    # feed and on every entry; an author on the feed or on every entry.
+    for el in [root] + root.findall(ATOM + "entry"):
+        for name in ("id", "title", "updated"):
+            assert len(el.findall(ATOM + name)) == 1, (el.tag, name)
+        assert el.find(ATOM + "id").text.startswith("http")
+    feed_author = root.find(ATOM + "author") is not None
+    assert all(feed_author or e.find(ATOM + "author") is not None
+               for e in root.findall(ATOM + "entry"))
+    assert root.find(ATOM + "link[@rel='self']") is not None
     f = feedparser.parse(r.content)
     assert f.bozo == 0, f.get("bozo_exception")
     assert f.version == "atom10"
