@@ -220,6 +220,9 @@ def test_tag_feed(make_tandem):
     assert root3.find(ATOM + "updated") is not None
     assert masto.Api(t).get("/tags/no%20tag/feed.atom").status_code == 404
     assert masto.Api(t).get("/tags/%23/feed.atom").status_code == 404
+    assert masto.Api(t).get("/tags/%FF/feed.atom").status_code in (400, 404)  # not UTF-8
+    assert masto.Api(t).get("/tags/a%00b/feed.atom").status_code in (400, 404)
+    assert masto.Api(t).get("/@alice%00x/feed.atom").status_code in (400, 404)
     assert masto.Api(t).get("/tags/" + "x" * 300 + "/feed.atom").status_code == 404
     # A non-ASCII tag round-trips through the URL.
     post(a, "un café #café")
