@@ -414,6 +414,7 @@ int web_app_init(struct web_app *app, uv_loop_t *loop, struct conf *conf, struct
     http_router_add(app->router, "GET", "/metrics", handle_metrics);
     http_router_add(app->router, "GET", "/static/*path", handle_static);
     http_router_add(app->router, "GET", "/", handle_home);
+    web_feed_routes(app); /* before the pages: "/@:name/:id" would take feed.atom */
     web_account_routes(app->router);
     web_oauth_routes(app->router);
     web_chat_routes(app->router);
