@@ -4,8 +4,11 @@ Mastodon.py: posting and its errors, edits and their history, threads,
 favourites and reblogs, paging by the Link header, uploads whose EXIF must
 not survive, and that followers-only and direct posts never leak."""
 import os
+import socket
 import struct
+import time
 import uuid
+import zlib
 
 import pytest
 import requests
@@ -43,6 +46,16 @@ def jpeg_with_gps():
         j = f.read()
     assert j[:2] == b"\xff\xd8"
     return j[:2] + exif_app1() + j[2:]
+
+
+def png(w, h):
+    """A w x h grey RGB PNG: tiny to send, large to decode."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    raw = (b"\x00" + b"\x80" * (3 * w)) * h
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
 
 
 def boot(make_tandem, users=("alice", "bob", "carol"), env=None, scope=masto.SCOPE):
@@ -441,3 +454,41 @@ def test_mastodon_py(make_tandem):
     assert gone["text"] == "with a picture"
     with pytest.raises(mastodon.MastodonNotFoundError):
         ma.status(st["id"])
+
+
+def test_upload_client_gone_and_unicode_tag(make_tandem):
+    """An upload whose client leaves before the picture is processed is
+    answered to nobody (status 499 in the log) and the server goes on."""
+    t, apis, ids = boot(make_tandem, users=("alice",))
+    a = apis["alice"]
+    big = png(4000, 3000)
+    req = requests.Request("POST", t.url + "/api/v2/media",
+                           headers=dict(a.s.headers),
+                           files={"file": ("a.png", big, "image/png")}).prepare()
+    head = "POST /api/v2/media HTTP/1.1\r\nHost: x\r\n" + "".join(
+        "%s: %s\r\n" % kv for kv in req.headers.items()) + "\r\n"
+    s = t.connect()
+    s.sendall(head.encode() + req.body)
+    time.sleep(0.2)
+    # A reset, not a half-close (after which a client may still read the answer).
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    for _ in range(200):
+        if "status=499" in t.log():
+            break
+        time.sleep(0.05)
+    assert "status=499" in t.log()
+    # The same picture, waited for: the original is cut to 3840 px.
+    r = a.post("/api/v2/media", files={"file": ("a.png", big, "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.json()["meta"]["original"]["width"] == 3840
+    assert r.json()["meta"]["original"]["height"] == 2880
+
+    # Link headers carry the tag's path percent-encoded.
+    for i in range(3):
+        post(a, "#café %d" % i)
+    r = a.get("/api/v1/timelines/tag/caf%C3%A9", params={"limit": 2})
+    assert len(ids_of(r)) == 2
+    nxt = r.links["next"]["url"]
+    assert "/tag/caf%C3%A9?" in nxt
+    assert len(ids_of(a.get(nxt[len(t.url):]))) == 1
