@@ -682,6 +682,16 @@ static void upload_done(int rc, struct mb_media_result *res, const char *why, vo
     free(res);
 }
 
+/* Code points of a UTF-8 string (the parameters are valid UTF-8). */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
 /* POST /api/v1/media and /api/v2/media (multipart: file, description,
  * focus). The image is decoded off the loop; the answer waits for it, so v2
  * answers 200 with the URLs filled, which clients accept as well as 202. */
@@ -711,6 +721,11 @@ static void handle_media_post(struct http_req *r)
     struct upload *u = arena_calloc(r->arena, sizeof(*u));
     u->m = m;
     u->description = api_masto_str(m, "description");
+    /* refused before the decoding rather than after it */
+    if (u->description && utf8_chars(u->description) > STORE_MB_DESCRIPTION_MAX) {
+        api_masto_error(r, 422, "Validation failed: Description is too long");
+        return;
+    }
     if (mb_media_process_async(app->loop, data, len, &lim, upload_done, u) != TD_OK)
         api_masto_error(r, 503, "The server is busy; try again later");
 }

@@ -202,6 +202,12 @@ def test_context_favourite_reblog(make_tandem):
     r = b.post("/api/v1/statuses/%s/unfavourite" % root["id"])
     assert r.json()["favourited"] is False and r.json()["favourites_count"] == 0
 
+    # Only the author edits or deletes.
+    r = b.put("/api/v1/statuses/" + root["id"], data={"status": "mine now"})
+    assert r.status_code == 403 and "error" in r.json()
+    assert b.delete("/api/v1/statuses/" + root["id"]).status_code == 403
+    assert "mine now" not in a.get("/api/v1/statuses/" + root["id"]).json()["content"]
+
     r = c.post("/api/v1/statuses/%s/reblog" % root["id"])
     assert r.status_code == 200, r.text
     rb = r.json()
@@ -412,6 +418,12 @@ def test_media(make_tandem):
     assert r.status_code == 422 and "unsupported type" in r.json()["error"], r.text
     r = a.post("/api/v2/media", files={"file": ("big.jpg", img + b"\0" * 5000, "image/jpeg")})
     assert r.status_code == 413 and "error" in r.json()
+    r = a.post("/api/v2/media", files={"file": ("a.jpg", img, "image/jpeg")},
+               data={"description": "é" * 1501})
+    assert r.status_code == 422 and "Description" in r.json()["error"]
+    r = a.post("/api/v2/media", files={"file": ("a.jpg", img, "image/jpeg")},
+               data={"description": "é" * 1500})
+    assert r.status_code == 200
     r = a.post("/api/v2/media", data={"description": "no file"})
     assert r.status_code == 422
     r = a.post("/api/v2/media", files={"file": ("bad.jpg", img[:200], "image/jpeg")})
