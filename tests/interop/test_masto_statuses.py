@@ -3,9 +3,11 @@
 Mastodon.py: posting and its errors, edits and their history, threads,
 favourites and reblogs, paging by the Link header, uploads whose EXIF must
 not survive, and that followers-only and direct posts never leak."""
+import json
 import os
 import socket
 import struct
+import subprocess
 import time
 import uuid
 import zlib
@@ -504,3 +506,46 @@ def test_upload_client_gone_and_unicode_tag(make_tandem):
     nxt = r.links["next"]["url"]
     assert "/tag/caf%C3%A9?" in nxt
     assert len(ids_of(a.get(nxt[len(t.url):]))) == 1
+
+
+def test_toot(make_tandem, tmp_path):
+    """toot, the command-line client, with a stored login."""
+    t, apis, ids = boot(make_tandem, users=("alice",))
+    host = t.url.split("//")[1]
+    cid, secret = masto.add_client(t)
+    cfg = {"apps": {host: {"instance": host, "base_url": t.url, "client_id": cid,
+                           "client_secret": secret}},
+           "users": {"alice@" + host: {"instance": host, "username": "alice",
+                                       "access_token": masto.token(t, "alice",
+                                                                   client=(cid, secret))}},
+           "active_user": "alice@" + host}
+    (tmp_path / "toot").mkdir()
+    (tmp_path / "toot" / "config.json").write_text(json.dumps(cfg))
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
+    pic = tmp_path / "pic.jpg"
+    pic.write_bytes(jpeg_with_gps())
+
+    def toot(*args):
+        r = subprocess.run(["toot", *args], env=env, capture_output=True, text=True,
+                           timeout=60, stdin=subprocess.DEVNULL)
+        return r.returncode, r.stdout + r.stderr
+
+    rc, out = toot("post", "--media", str(pic), "--description", "from toot", "hi from toot")
+    assert rc == 0 and "Toot posted" in out, out
+    sid = out.strip().rsplit("/", 1)[1]
+    st = apis["alice"].get("/api/v1/statuses/" + sid).json()
+    assert st["media_attachments"][0]["description"] == "from toot"
+    rc, out = toot("timeline", "--once", "--no-color")
+    assert rc == 0 and "hi from toot" in out, out
+    rc, out = toot("timeline", "--public", "--once", "--no-color")
+    assert rc == 0 and "hi from toot" in out, out
+    for cmd in ("favourite", "reblog", "unreblog", "unfavourite"):
+        rc, out = toot(cmd, sid)
+        assert rc == 0, (cmd, out)
+    rc, out = toot("thread", sid, "--no-color")
+    assert rc == 0 and "hi from toot" in out, out
+    rc, out = toot("bookmark", sid)
+    assert rc != 0 and "not supported by this server" in out, out
+    rc, out = toot("delete", sid)
+    assert rc == 0, out
+    assert apis["alice"].get("/api/v1/statuses/" + sid).status_code == 404
