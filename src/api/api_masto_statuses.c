@@ -12,8 +12,10 @@
 #include "core/conf.h"
 #include "core/err.h"
 #include "social/mb_media.h"
+#include "social/mb_text.h"
 #include "web/web.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,20 +575,23 @@ static void handle_public(struct http_req *r)
               &l);
 }
 
-/* A hashtag as the store keeps it: no '#', ASCII folded to lower case. */
+/* A hashtag as the store keeps it, normalized by the same parser as a post's
+ * "#tag" (so "#Café" and "#ＣＡＦＥ" find what their posts carry). */
 static const char *tag_name(struct http_req *r, const char *s)
 {
-    char *t;
+    struct mb_text t;
+    const char *name = "";
 
     if (s == NULL)
-        return "";
+        return name;
     if (*s == '#')
         s++;
-    t = arena_strdup(r->arena, s);
-    for (char *p = t; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    return t;
+    const char *src = arena_printf(r->arena, "#%s", s);
+    if (mb_text_parse(src, strlen(src), SIZE_MAX, &t) == TD_OK && t.n_ents == 1 &&
+        t.ents[0].kind == MB_ENT_TAG && t.ents[0].len == t.len)
+        name = arena_strdup(r->arena, t.ents[0].value);
+    mb_text_free(&t);
+    return name;
 }
 
 /* Drop posts without attachments (only_media on a tag): the page may come
@@ -616,7 +621,13 @@ static void handle_tag(struct http_req *r)
 
     if (m == NULL || !api_masto_page(m, &pg, STORE_MB_LIMIT_DEFAULT, STORE_MB_STATUSES_MAX))
         return;
-    rc = mb_tag(m->mb, m->viewer, tag_name(r, http_req_param(r, "hashtag")), &pg, &l);
+    const char *name = tag_name(r, http_req_param(r, "hashtag"));
+    if (*name == '\0' || strlen(name) > STORE_MB_TAG_MAX) { /* no post can carry it */
+        l.n = 0;
+        send_list(m, TD_OK, &l);
+        return;
+    }
+    rc = mb_tag(m->mb, m->viewer, name, &pg, &l);
     if (rc != TD_OK || !api_masto_bool(m, "only_media", false)) {
         send_list(m, rc, &l);
         return;

@@ -289,6 +289,12 @@ def test_timelines_and_paging(make_tandem):
     assert ids_of(anon.get("/api/v1/timelines/public", params={"local": "true"}))[0] == other
     assert ids_of(anon.get("/api/v1/timelines/public", params={"only_media": "true"})) == []
     assert ids_of(anon.get("/api/v1/timelines/tag/nothing")) == []
+    wide = post(a, "wide #ＷＩＤＥ１")["id"]
+    assert ids_of(anon.get("/api/v1/timelines/tag/wide1")) == [wide]
+    assert ids_of(anon.get("/api/v1/timelines/tag/%EF%BC%B7ide1")) == [wide]
+    for odd in ("%20", "a%20b", "%23", "%00", "%FF", "x" * 300):
+        r = anon.get("/api/v1/timelines/tag/" + odd)
+        assert r.status_code in (200, 400, 404), odd
     assert ids_of(anon.get("/api/v1/timelines/tag/paging",
                            params={"only_media": "1"})) == []
     assert b.get("/api/v1/conversations").json() == []
