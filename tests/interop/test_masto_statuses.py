@@ -201,6 +201,15 @@ def test_context_favourite_reblog(make_tandem):
     assert b.post("/api/v1/statuses/%s/favourite" % root["id"]).json()["favourites_count"] == 1
     fb = c.get("/api/v1/statuses/%s/favourited_by" % root["id"]).json()
     assert [x["id"] for x in fb] == [ids["bob"]]
+    # Accounts lists page by the Link header too.
+    assert c.post("/api/v1/statuses/%s/favourite" % root["id"]).status_code == 200
+    r = a.get("/api/v1/statuses/%s/favourited_by" % root["id"], params={"limit": 1})
+    assert [x["id"] for x in r.json()] == [ids["carol"]]
+    r = a.get(r.links["next"]["url"][len(t.url):])
+    assert [x["id"] for x in r.json()] == [ids["bob"]]
+    r = a.get(r.links["next"]["url"][len(t.url):])
+    assert r.json() == [] and "Link" not in r.headers
+    assert c.post("/api/v1/statuses/%s/unfavourite" % root["id"]).status_code == 200
     r = b.post("/api/v1/statuses/%s/unfavourite" % root["id"])
     assert r.json()["favourited"] is False and r.json()["favourites_count"] == 0
 
@@ -376,6 +385,9 @@ def test_media(make_tandem):
         assert word not in orig.content
     assert "immutable" in orig.headers["Cache-Control"] and "Set-Cookie" not in orig.headers
     etag = orig.headers["ETag"]
+    head = requests.head(md["url"], timeout=30)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Length"] == str(len(orig.content))
     r = requests.get(md["url"], headers={"If-None-Match": etag}, timeout=30)
     assert r.status_code == 304
     small = requests.get(md["preview_url"], timeout=30)
