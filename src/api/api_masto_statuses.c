@@ -233,14 +233,18 @@ static void handle_delete(struct http_req *r)
 
     if (m == NULL || !visible_post(m, &id, &p))
         return;
-    j = api_masto_status(m, &p);
+    j = api_masto_status(m, &p); /* before it goes */
     if (j)
         json_object_set_new(j, "text", json_string(p.source ? p.source : ""));
     store_mb_post_clear(&p);
+    if (j == NULL) {
+        api_masto_error(r, 404, "Record not found");
+        return;
+    }
     rc = mb_post_delete(m->mb, m->viewer, id, &err);
-    if (rc != TD_OK || j == NULL) {
+    if (rc != TD_OK) {
         json_decref(j);
-        api_masto_fail(r, rc != TD_OK ? rc : TD_EIO, &err);
+        api_masto_fail(r, rc, &err);
         return;
     }
     api_masto_send(r, 200, j);
