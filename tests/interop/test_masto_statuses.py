@@ -141,6 +141,18 @@ def test_post_get_edit_delete(make_tandem):
     r = a.post("/api/v1/statuses", data=b'{"status": "\xff\xfe"}',
                headers={"Content-Type": "application/json"})
     assert r.status_code in (400, 422) and "error" in r.json()
+    r = a.post("/api/v1/statuses", files={"status": (None, b"\xff\xfe bad")})
+    assert r.status_code in (400, 422) and "error" in r.json()
+    r = a.post("/api/v1/statuses", json={"status": "nul \u0000 inside"})
+    assert r.status_code in (400, 422) and "error" in r.json()
+    r = a.post("/api/v1/statuses", json={"status": "bell \u0007"})
+    assert r.status_code in (400, 422) and "error" in r.json()
+    r = a.post("/api/v1/statuses", json={"status": ["not", "text"]})
+    assert r.status_code == 422
+    r = a.post("/api/v1/statuses", json={"status": "x", "media_ids": [{"id": 1}]})
+    assert r.status_code == 422
+    r = a.post("/api/v1/statuses", json={"status": "x", "media_ids": ["1", "2", "3", "4", "5"]})
+    assert r.status_code == 422
     r = a.post("/api/v1/statuses", data={"status": "x", "media_ids[]": "abc"})
     assert r.status_code == 422
     r = a.post("/api/v1/statuses", data={"status": "x", "media_ids[]": "123456"})
