@@ -323,6 +323,8 @@ void web_app_handle(struct http_req *r)
                 (fn == handle_static || fn == handle_healthz || fn == handle_metrics);
     for (size_t i = 0; i < app->nbare && res == HTTP_ROUTE_FOUND && !bare; i++)
         bare = fn == app->bare[i];
+    /* The microblog's media files: hot, cacheable, keyed by their address. */
+    bare = bare || (res == HTTP_ROUTE_FOUND && strncmp(r->path, "/media/", 7) == 0);
     /* The OAuth JSON endpoints authenticate clients per request: no cookies,
      * no session, and no Set-Cookie on cacheable documents (discovery, JWKS). */
     bool api = res == HTTP_ROUTE_FOUND && api_oauth_is_handler(fn);
