@@ -26,7 +26,11 @@
  * refresh_token grant (offline_access is not required). */
 #include "api/api_oauth.h"
 
+#include "auth/auth_password.h"
+#include "auth/auth_ratelimit.h"
 #include "auth/auth_token.h"
+#include "auth/auth_username.h"
+#include "core/conf.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -56,6 +60,9 @@
 #define REG_MAX_STRING 2000          /* bytes of one registration string */
 #define REG_MAX_WORDS 8              /* grant_types / response_types entries */
 #define DISCOVERY_CACHE "public, max-age=300"
+/* Mastodon apps never refresh (Mastodon's tokens do not expire), so theirs last as long
+ * as a refresh token; revocation still ends one at once (the store is consulted). */
+#define MASTO_ACCESS_TTL_MS OAUTH_REFRESH_TTL_MS
 
 /* ---- answering ---- */
 
@@ -285,7 +292,8 @@ static void token_signed(void *ud, int rc)
  * at tens of thousands of tokens a second one write() each cost more than the insert
  * (the line is still there at debug level; refusals and reuse keep their own lines). */
 static const char *const issued_grants[] = {OAUTH_GRANT_CODE, OAUTH_GRANT_REFRESH,
-                                            OAUTH_GRANT_CLIENT_CREDENTIALS, OAUTH_GRANT_DEVICE};
+                                            OAUTH_GRANT_CLIENT_CREDENTIALS, OAUTH_GRANT_DEVICE,
+                                            OAUTH_GRANT_PASSWORD};
 static double issued_count[sizeof(issued_grants) / sizeof(issued_grants[0])];
 
 static double issued_read(void *ud)
@@ -310,7 +318,10 @@ static void issue(struct http_req *r, const char *grant, const struct oauth_issu
     int rc;
 
     TD_ASSERT(tr != NULL && tr->r == r);
-    rc = oauth_issue_async(provider(r), is, &resp, &signing, token_signed, tr);
+    struct oauth_issue own = *is;
+    if (own.access_ttl_ms == 0 && oauth_client_is_masto(is->client))
+        own.access_ttl_ms = MASTO_ACCESS_TTL_MS;
+    rc = oauth_issue_async(provider(r), &own, &resp, &signing, token_signed, tr);
     if (signing)
         tr->parts++;
     if (rc != TD_OK) {
@@ -664,6 +675,154 @@ out:
 
 typedef void grant_fn(struct http_req *r, const struct http_kvlist *form,
                       const struct oauth_client *c);
+static void run_grant(struct http_req *r, grant_fn *fn, const struct http_kvlist *form,
+                      const struct oauth_client *c);
+
+/* ---- password grant (RFC 6749 §4.3), for Mastodon apps only ----
+ * RFC 9700 §2.4 forbids it: the app sees the password. It is offered only when
+ * microblog.password_grant is on, only to clients registered through /api/v1/apps, and
+ * the password is checked as the web log-in checks it: argon2id on the thread pool,
+ * with the log-in's failure limits per account and per address. */
+
+struct password_job {
+    struct http_req *r;
+    const struct http_kvlist *form;
+    const char *client_id;
+    const char *scope;
+    const char *username;
+    int64_t account_id;
+    bool found;
+    bool disabled;
+    const char *ukey; /* the web log-in's rate-limit keys */
+    const char *akey;
+};
+
+/* The job whose tokens are being issued (loop thread only, inside run_grant()). */
+static struct password_job *password_issuing;
+
+static void grant_password_issue(struct http_req *r, const struct http_kvlist *form,
+                                 const struct oauth_client *c)
+{
+    struct password_job *job = password_issuing;
+    (void)form;
+
+    struct oauth_issue is = {
+        .client = c,
+        .account_id = job->account_id,
+        .scope = job->scope,
+        .auth_time = store_now_ms(),
+        .amr = "pwd",
+        .refresh = oauth_client_has_grant(c, OAUTH_GRANT_REFRESH),
+        .id_token = oauth_scope_has(job->scope, "openid"),
+    };
+    issue(r, OAUTH_GRANT_PASSWORD, &is);
+}
+
+static void password_checked(void *ud, bool ok, const char *hash_unused)
+{
+    struct password_job *job = ud;
+    struct http_req *r = job->r;
+    struct web_app *app = r->app;
+    struct oauth_client c;
+    int64_t now = store_now_ms();
+    (void)hash_unused;
+
+    if (!ok || !job->found || job->disabled) {
+        auth_ratelimit_hit(app->rl_account, job->ukey, now);
+        auth_ratelimit_hit(app->rl_address, job->akey, now);
+        log_warn("oauth.password_failed", "req=%s client=%s user=%s peer=%s", r->id_str,
+                 log_q(job->client_id), log_q(job->username), r->peer);
+        send_error(r, 400, "invalid_grant", "wrong username or password");
+        return;
+    }
+    auth_ratelimit_reset(app->rl_account, job->ukey);
+    if (http_req_is_orphan(r))
+        return;
+    memset(&c, 0, sizeof(c));
+    if (store_oauth_client_get(provider(r)->store, job->client_id, &c) != TD_OK) {
+        send_error(r, 400, "invalid_client", "the client is gone");
+        return;
+    }
+    password_issuing = job;
+    run_grant(r, grant_password_issue, job->form, &c);
+    password_issuing = NULL;
+    store_oauth_client_clear(&c);
+}
+
+/* Answer 429 and return true when the account or the address has failed too often. */
+static bool password_throttled(struct http_req *r, const struct password_job *job)
+{
+    struct web_app *app = r->app;
+    int64_t now = store_now_ms();
+    int64_t wait_u = 0;
+    int64_t wait_a = 0;
+    char retry[24];
+
+    bool by_account = auth_ratelimit_check(app->rl_account, job->ukey, now, &wait_u) != TD_OK;
+    bool by_address = auth_ratelimit_check(app->rl_address, job->akey, now, &wait_a) != TD_OK;
+    if (!by_account && !by_address)
+        return false;
+    snprintf(retry, sizeof(retry), "%lld",
+             (long long)(((wait_u > wait_a ? wait_u : wait_a) + 999) / 1000));
+    http_resp_header(r, "Retry-After", retry);
+    log_warn("oauth.password_throttled", "req=%s user=%s peer=%s by=%s", r->id_str,
+             log_q(job->username), r->peer, by_account ? "account" : "address");
+    send_error(r, 429, "invalid_grant", "too many failed log-in attempts; try again later");
+    return true;
+}
+
+/* Check the request, then the password off the loop; tokens follow in password_checked. */
+static void grant_password(struct http_req *r, const struct http_kvlist *form,
+                           const struct oauth_client *c)
+{
+    struct web_app *app = r->app;
+    struct password_job *job = arena_calloc(r->arena, sizeof(*job));
+    const char *pw = form_get(form, "password");
+    char lc[AUTH_USERNAME_MAX + 1];
+    struct account a;
+    int rc;
+
+    job->r = r;
+    job->form = form;
+    job->username = form_get(form, "username");
+    if (job->username == NULL || pw == NULL) {
+        send_error(r, 400, "invalid_request", "username and password are needed");
+        return;
+    }
+    job->scope = requested_scope(r, form_get(form, "scope"),
+                                 oauth_scope_has(c->scope, "read") ? "read" : c->scope, c->scope);
+    if (job->scope == NULL)
+        return;
+    job->client_id = arena_strdup(r->arena, c->client_id);
+    if (strlen(job->username) <= AUTH_USERNAME_MAX)
+        auth_username_lower(job->username, lc);
+    else
+        snprintf(lc, sizeof(lc), "%s", "~toolong");
+    job->ukey = arena_printf(r->arena, "u:%s", lc);
+    job->akey = arena_printf(r->arena, "a:%s", r->peer);
+    if (password_throttled(r, job))
+        return;
+    if (strlen(pw) > AUTH_PASSWORD_MAX) {
+        send_error(r, 400, "invalid_grant", "wrong username or password");
+        return;
+    }
+    rc = store_account_get_by_name(app->store, job->username, &a);
+    if (rc == TD_OK && a.password_hash) {
+        job->found = true;
+        job->account_id = a.id;
+        job->disabled = a.disabled;
+        rc = auth_password_verify_async(app->loop, a.password_hash, pw, strlen(pw),
+                                        password_checked, job);
+        store_account_clear(&a);
+    } else {
+        if (rc == TD_OK)
+            store_account_clear(&a);
+        /* The same work for an unknown name, so that timing tells nothing. */
+        rc = auth_password_dummy_async(app->loop, pw, strlen(pw), password_checked, job);
+    }
+    if (rc != TD_OK)
+        server_error(r, "password_verify", rc);
+}
 
 static const struct {
     const char *name;
@@ -711,6 +870,9 @@ static void handle_token(struct http_req *r)
     for (size_t i = 0; grant && i < sizeof(grants) / sizeof(grants[0]); i++)
         if (strcmp(grant, grants[i].name) == 0)
             fn = grants[i].fn;
+    if (grant && strcmp(grant, OAUTH_GRANT_PASSWORD) == 0 &&
+        ((struct web_app *)r->app)->conf->mb_password_grant)
+        fn = grant_password;
     if (grant == NULL)
         send_error(r, 400, "invalid_request", "grant_type is missing");
     else if (fn == NULL)
@@ -718,6 +880,8 @@ static void handle_token(struct http_req *r)
     else if (!oauth_client_has_grant(&c, grant))
         send_error(r, 400, "unauthorized_client",
                    "the client is not registered for that grant type");
+    else if (fn == grant_password)
+        grant_password(r, &form, &c); /* runs its grant once the password is checked */
     else
         run_grant(r, fn, &form, &c);
     store_oauth_client_clear(&c);
@@ -836,7 +1000,8 @@ static void handle_revoke(struct http_req *r)
         goto out;
     }
     no_store(r);
-    http_resp_send(r, 200, NULL, "", 0);
+    /* RFC 7009 §2.2: the body is ignored; Mastodon answers {} and its apps parse it. */
+    http_resp_send(r, 200, "application/json", "{}", 2);
 out:
     store_oauth_token_clear(&t);
     store_oauth_client_clear(&c);
@@ -1318,6 +1483,20 @@ static json_t *registration_response(const struct oauth_client *c, const char *s
     return j;
 }
 
+static bool register_throttle_ok(struct http_req *r)
+{
+    int64_t wait = 0;
+    char retry[24];
+
+    if (oauth_register_allowed(provider(r), r->peer, &wait))
+        return true;
+    snprintf(retry, sizeof(retry), "%lld", (long long)((wait + 999) / 1000));
+    http_resp_header(r, "Retry-After", retry);
+    log_warn("oauth.register_throttled", "req=%s peer=%s", r->id_str, r->peer);
+    send_error(r, 429, "invalid_request", "too many clients registered from this address");
+    return false;
+}
+
 static void handle_register(struct http_req *r)
 {
     struct oauth_client c;
@@ -1328,7 +1507,7 @@ static void handle_register(struct http_req *r)
     int rc;
 
     memset(&c, 0, sizeof(c));
-    if (!registration_allowed(r))
+    if (!registration_allowed(r) || !register_throttle_ok(r))
         return;
     rc = http_req_json(r, &body, &why);
     if (rc == TD_EPROTO) {
