@@ -207,6 +207,61 @@ static bool read_form(struct http_req *r, struct http_kvlist *form)
     return true;
 }
 
+/* A JSON object body into form: strings as they are, numbers as text; anything else
+ * (or a non-object) answers 400 invalid_request and returns false. */
+static bool json_to_form(struct http_req *r, struct http_kvlist *form)
+{
+    json_t *body = NULL;
+    const char *why = NULL;
+    const char *key;
+    json_t *v;
+    size_t i = 0;
+
+    if (http_req_json(r, &body, &why) != TD_OK || !json_is_object(body) ||
+        json_object_size(body) > FORM_MAX_PAIRS) {
+        json_decref(body);
+        send_error(r, 400, "invalid_request", "the JSON body must be an object of strings");
+        return false;
+    }
+    form->len = json_object_size(body);
+    form->items = arena_calloc(r->arena, (form->len ? form->len : 1) * sizeof(*form->items));
+    json_object_foreach(body, key, v)
+    {
+        const char *text = json_is_string(v) ? json_string_value(v) : NULL;
+        if (json_is_integer(v))
+            text = arena_printf(r->arena, "%lld", (long long)json_integer_value(v));
+        if (text == NULL || (json_is_string(v) && strlen(text) != json_string_length(v))) {
+            json_decref(body);
+            send_error(r, 400, "invalid_request", "the JSON body must be an object of strings");
+            return false;
+        }
+        form->items[i].name = arena_strdup(r->arena, key);
+        form->items[i].value = arena_strdup(r->arena, text);
+        form->items[i].value_len = strlen(text);
+        i++;
+    }
+    json_decref(body);
+    return true;
+}
+
+/* The token and revocation endpoints' body. Mastodon accepts JSON there too and some of
+ * its apps send it, so a JSON object is read as well (*json true): the caller accepts it
+ * only from a Mastodon app, and keeps RFC 6749 §3.2 (form bodies only) for the rest. */
+static bool read_params(struct http_req *r, struct http_kvlist *form, bool *json)
+{
+    *json = http_media_type_is(http_req_header(r, "Content-Type"), "application/json");
+    return *json ? json_to_form(r, form) : read_form(r, form);
+}
+
+/* A JSON body from a client that is not a Mastodon app: answer as read_form() would. */
+static bool json_refused(struct http_req *r, bool json, const struct oauth_client *c)
+{
+    if (!json || oauth_client_is_masto(c))
+        return false;
+    send_error(r, 400, "invalid_request", "the body must be application/x-www-form-urlencoded");
+    return true;
+}
+
 /* A form value, NULL when absent or empty (RFC 6749 §3.1: empty means omitted). */
 static const char *form_get(const struct http_kvlist *form, const char *name)
 {
@@ -862,10 +917,15 @@ static void handle_token(struct http_req *r)
     struct oauth_client c;
     const char *grant;
     grant_fn *fn = NULL;
+    bool json = false;
 
     memset(&c, 0, sizeof(c));
-    if (!read_form(r, &form) || !client_auth(r, &form, &c))
+    if (!read_params(r, &form, &json) || !client_auth(r, &form, &c))
         return;
+    if (json_refused(r, json, &c)) {
+        store_oauth_client_clear(&c);
+        return;
+    }
     grant = form_get(&form, "grant_type");
     for (size_t i = 0; grant && i < sizeof(grants) / sizeof(grants[0]); i++)
         if (strcmp(grant, grants[i].name) == 0)
@@ -965,12 +1025,15 @@ static void handle_revoke(struct http_req *r)
     const char *token;
     uint8_t h[32];
     int64_t id = 0;
+    bool json = false;
     int rc;
 
     memset(&c, 0, sizeof(c));
     memset(&t, 0, sizeof(t));
-    if (!read_form(r, &form) || !client_auth(r, &form, &c))
+    if (!read_params(r, &form, &json) || !client_auth(r, &form, &c))
         return;
+    if (json_refused(r, json, &c))
+        goto out;
     token = form_get(&form, "token");
     if (token == NULL) {
         send_error(r, 400, "invalid_request", "token is missing");
@@ -1000,8 +1063,12 @@ static void handle_revoke(struct http_req *r)
         goto out;
     }
     no_store(r);
-    /* RFC 7009 §2.2: the body is ignored; Mastodon answers {} and its apps parse it. */
-    http_resp_send(r, 200, "application/json", "{}", 2);
+    /* RFC 7009 §2.2: the body is ignored; but Mastodon answers {} and its apps
+     * (Mastodon.py) parse it. */
+    if (oauth_client_is_masto(&c))
+        http_resp_send(r, 200, "application/json", "{}", 2);
+    else
+        http_resp_send(r, 200, NULL, "", 0);
 out:
     store_oauth_token_clear(&t);
     store_oauth_client_clear(&c);

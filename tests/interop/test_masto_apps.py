@@ -182,6 +182,18 @@ def test_client_credentials_and_app_verify(tandem):
     assert v.status_code == 200, v.text
     assert v.json()["name"] == "Test App" and v.json()["redirect_uri"] == OOB
     assert "client_secret" not in v.json()
+    # JSON bodies, as toot's fetch_app_token sends them (Mastodon accepts both)
+    r = requests.post(tandem.url + "/oauth/token", json={
+        "grant_type": "client_credentials", "client_id": app["client_id"],
+        "client_secret": app["client_secret"], "redirect_uri": OOB, "scope": "read write"},
+        timeout=30)
+    assert r.status_code == 200 and r.json()["scope"] == "read write", r.text
+    r = requests.post(tandem.url + "/oauth/revoke", json={
+        "client_id": app["client_id"], "client_secret": app["client_secret"],
+        "token": r.json()["access_token"]}, timeout=30)
+    assert r.status_code == 200 and r.json() == {}
+    r = requests.post(tandem.url + "/oauth/token", json=["x"], timeout=30)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"
     # an app token has no user
     assert api.get("/api/v1/accounts/verify_credentials").status_code in (401, 403, 422)
     assert requests.get(tandem.url + "/api/v1/apps/verify_credentials",
