@@ -844,6 +844,11 @@ static void grant_password(struct http_req *r, const struct http_kvlist *form,
         send_error(r, 400, "invalid_request", "username and password are needed");
         return;
     }
+    /* Mastodon logs in by e-mail address; apps (toot) ask for one. The site's own
+     * address, name@domain, stands for the name. */
+    const char *at = strrchr(job->username, '@');
+    if (at && at > job->username && strcasecmp(at + 1, app->conf->domain) == 0)
+        job->username = arena_strndup(r->arena, job->username, (size_t)(at - job->username));
     job->scope = requested_scope(r, form_get(form, "scope"),
                                  oauth_scope_has(c->scope, "read") ? "read" : c->scope, c->scope);
     if (job->scope == NULL)

@@ -511,8 +511,7 @@ static void issue_code(struct http_req *r, const struct authz *az, int status)
              log_q(az->client_id), (long long)ctx->account.id, log_q(az->scope_norm));
     if (strcmp(az->redirect_uri, OAUTH_REDIRECT_OOB) == 0) {
         /* Shown, not redirected: the user pastes it into the app (toot, Mastodon.py). */
-        http_resp_header(r, "Cache-Control", "no-store");
-        web_render(r, 200, "oob",
+        web_render(r, 200, "oob", /* no-store, as every page */
                    json_pack("{s:s, s:s}", "code", code, "client_name",
                              az->client.name && az->client.name[0] ? az->client.name
                                                                    : az->client_id));

@@ -434,6 +434,28 @@ def test_toot_login_and_whoami(tandem):
         assert "4.2.0" in r.stdout
 
 
+def test_toot_login_cli_password_grant(make_tandem):
+    """toot login_cli: the password grant, with the address as the e-mail."""
+    t = make_tandem({"TANDEM_MICROBLOG_PASSWORD_GRANT": "true"})
+    t.add_user("alice")
+    domain = requests.get(t.url + "/api/v1/instance", timeout=30).json()["uri"]
+    instance = t.url.split("://", 1)[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        r = subprocess.run(["/usr/bin/toot", "login_cli", "--instance", instance,
+                            "--disable-https", "--email", "alice@" + domain],
+                           input="wrong password\n", env=toot_env(tmp), text=True,
+                           capture_output=True, timeout=60)
+        assert r.returncode != 0 and "Login failed" in r.stdout + r.stderr
+        r = subprocess.run(["/usr/bin/toot", "login_cli", "--instance", instance,
+                            "--disable-https", "--email", "alice@" + domain],
+                           input="correct horse\n", env=toot_env(tmp), text=True,
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = subprocess.run(["/usr/bin/toot", "whoami"], env=toot_env(tmp), text=True,
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0 and "@alice" in r.stdout, r.stdout + r.stderr
+
+
 def test_toot_post_timeline_follow(tandem):
     """toot's everyday commands, through the statuses and accounts endpoints."""
     tandem.add_user("alice")
