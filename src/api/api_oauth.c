@@ -791,8 +791,10 @@ static void password_checked(void *ud, bool ok, const char *hash_unused)
         return;
     }
     auth_ratelimit_reset(app->rl_account, job->ukey);
-    if (http_req_is_orphan(r))
+    if (http_req_is_orphan(r)) { /* nobody to hand tokens to; the answer frees r */
+        send_error(r, 400, "invalid_request", "the client went away");
         return;
+    }
     memset(&c, 0, sizeof(c));
     if (store_oauth_client_get(provider(r)->store, job->client_id, &c) != TD_OK) {
         send_error(r, 400, "invalid_client", "the client is gone");

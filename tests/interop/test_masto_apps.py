@@ -105,8 +105,16 @@ def test_register_rate_limited(tandem):
     assert "error" in r.json() and int(r.headers["Retry-After"]) > 0
 
 
-def test_oob_not_for_other_clients(tandem):
-    r = tandem.cli("client", "add", "CLI App", "--redirect-uri", OOB)
+def test_oob_not_for_other_clients(make_tandem):
+    t = make_tandem({"TANDEM_OAUTH_REGISTRATION": "open"})
+    r = requests.post(t.url + "/oauth/register", json={
+        "client_name": "RFC 7591 app", "redirect_uris": [OOB]}, timeout=30)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_redirect_uri", r.text
+    r = requests.post(t.url + "/oauth/register", json={
+        "client_name": "RFC 7591 app", "redirect_uris": [CB], "grant_types": ["password"]},
+        timeout=30)
+    assert r.status_code == 400, r.text
+    r = t.cli("client", "add", "CLI App", "--redirect-uri", OOB)
     assert r.returncode != 0
 
 
