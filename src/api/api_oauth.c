@@ -383,6 +383,8 @@ static void issue(struct http_req *r, const char *grant, const struct oauth_issu
         server_error(r, "oauth_issue", rc);
         return;
     }
+    if (oauth_client_is_masto(is->client)) /* Mastodon's token response has it */
+        json_object_set_new(resp, "created_at", json_integer(store_now_ms() / 1000));
     count_issued(grant);
     if (log_enabled(LOG_DEBUG))
         log_debug("oauth.token", "req=%s client=%s grant=%s account=%lld scope=%s refresh=%d",

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -135,8 +136,9 @@ def test_code_flow_normal_redirect_no_pkce(tandem):
         "grant_type": "authorization_code", "code": qs["code"][0], "redirect_uri": CB,
         "client_id": app["client_id"], "client_secret": app["client_secret"]}, timeout=30)
     assert r.status_code == 200, r.text
-    assert r.json()["scope"] == "read"
+    assert r.json()["scope"] == "read" and r.json()["token_type"] == "Bearer"
     assert r.json()["expires_in"] > 86400  # Mastodon apps never refresh
+    assert abs(r.json()["created_at"] - time.time()) < 600
     me = Api(tandem, r.json()["access_token"]).get("/api/v1/accounts/verify_credentials")
     assert me.status_code == 200 and me.json()["username"] == "alice"
 
@@ -151,11 +153,31 @@ def test_code_flow_oob_and_basic_auth(tandem):
         auth=(app["client_id"], app["client_secret"]), timeout=30)
     assert r.status_code == 200, r.text
     assert r.json()["scope"] == "read write"
+    # refresh_token with the secret in the body
+    r2 = requests.post(tandem.url + "/oauth/token", data={
+        "grant_type": "refresh_token", "refresh_token": r.json()["refresh_token"],
+        "client_id": app["client_id"], "client_secret": app["client_secret"]}, timeout=30)
+    assert r2.status_code == 200 and r2.json()["scope"] == "read write", r2.text
     # the code is spent
     r = requests.post(tandem.url + "/oauth/token", data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": OOB,
         "client_id": app["client_id"], "client_secret": app["client_secret"]}, timeout=30)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+def test_oob_page_escapes_and_is_not_cached(tandem):
+    tandem.add_user("alice")
+    app = create_app(tandem, client_name="<script>alert(1)</script>")
+    b = login_browser(tandem, "alice")
+    q = {"client_id": app["client_id"], "response_type": "code", "redirect_uri": OOB,
+         "scope": "read"}
+    r = b.get("/oauth/authorize?" + urlencode(q))
+    assert r.status_code == 200 and "<script>alert" not in r.text
+    assert "shows you a code" in r.text
+    r = consent(b, "/oauth/authorize?" + urlencode(q))
+    assert r.status_code == 200 and "<script>alert" not in r.text
+    assert r.headers["Cache-Control"] == "no-store"
+    assert len(oob_code(r.text)) == 43
 
 
 def test_oob_refused_when_not_registered(tandem):
@@ -271,6 +293,12 @@ def test_password_grant_when_enabled(make_tandem):
     # the web log-in's per-account limit applies: even the right password waits now
     r = password_token(t, app, "bob", "correct horse")
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0, r.text
+    # Mastodon.py's log_in(username, password)
+    from mastodon import Mastodon
+    m = Mastodon(client_id=app["client_id"], client_secret=app["client_secret"],
+                 api_base_url=t.url)
+    m.log_in("alice", "correct horse", scopes=["read", "write"])
+    assert m.account_verify_credentials()["username"] == "alice"
     # only Mastodon apps may use it, even when it is on
     r = t.cli("client", "add", "CLI App", "--redirect-uri", CB)
     out = dict(re.findall(r"^(client_id|client_secret): (\S+)$", r.stdout, re.M))
