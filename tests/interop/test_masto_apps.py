@@ -78,6 +78,8 @@ def test_register_json_and_form(tandem):
     j = r.json()
     assert j["redirect_uris"] == [CB, OOB] and j["scopes"] == ["read"]
     assert j["website"] is None
+    j = create_app(tandem, redirect_uris=[CB], scopes="read:statuses write:media")
+    assert j["redirect_uris"] == [CB] and j["scopes"] == ["read:statuses", "write:media"]
 
 
 @pytest.mark.parametrize("body,what", [
