@@ -26,7 +26,11 @@
  * refresh_token grant (offline_access is not required). */
 #include "api/api_oauth.h"
 
+#include "auth/auth_password.h"
+#include "auth/auth_ratelimit.h"
 #include "auth/auth_token.h"
+#include "auth/auth_username.h"
+#include "core/conf.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -56,6 +60,9 @@
 #define REG_MAX_STRING 2000          /* bytes of one registration string */
 #define REG_MAX_WORDS 8              /* grant_types / response_types entries */
 #define DISCOVERY_CACHE "public, max-age=300"
+/* Mastodon apps never refresh (Mastodon's tokens do not expire), so theirs last as long
+ * as a refresh token; revocation still ends one at once (the store is consulted). */
+#define MASTO_ACCESS_TTL_MS OAUTH_REFRESH_TTL_MS
 
 /* ---- answering ---- */
 
@@ -200,6 +207,61 @@ static bool read_form(struct http_req *r, struct http_kvlist *form)
     return true;
 }
 
+/* A JSON object body into form: strings as they are, numbers as text; anything else
+ * (or a non-object) answers 400 invalid_request and returns false. */
+static bool json_to_form(struct http_req *r, struct http_kvlist *form)
+{
+    json_t *body = NULL;
+    const char *why = NULL;
+    const char *key;
+    json_t *v;
+    size_t i = 0;
+
+    if (http_req_json(r, &body, &why) != TD_OK || !json_is_object(body) ||
+        json_object_size(body) > FORM_MAX_PAIRS) {
+        json_decref(body);
+        send_error(r, 400, "invalid_request", "the JSON body must be an object of strings");
+        return false;
+    }
+    form->len = json_object_size(body);
+    form->items = arena_calloc(r->arena, (form->len ? form->len : 1) * sizeof(*form->items));
+    json_object_foreach(body, key, v)
+    {
+        const char *text = json_is_string(v) ? json_string_value(v) : NULL;
+        if (json_is_integer(v))
+            text = arena_printf(r->arena, "%lld", (long long)json_integer_value(v));
+        if (text == NULL || (json_is_string(v) && strlen(text) != json_string_length(v))) {
+            json_decref(body);
+            send_error(r, 400, "invalid_request", "the JSON body must be an object of strings");
+            return false;
+        }
+        form->items[i].name = arena_strdup(r->arena, key);
+        form->items[i].value = arena_strdup(r->arena, text);
+        form->items[i].value_len = strlen(text);
+        i++;
+    }
+    json_decref(body);
+    return true;
+}
+
+/* The token and revocation endpoints' body. Mastodon accepts JSON there too and some of
+ * its apps send it, so a JSON object is read as well (*json true): the caller accepts it
+ * only from a Mastodon app, and keeps RFC 6749 §3.2 (form bodies only) for the rest. */
+static bool read_params(struct http_req *r, struct http_kvlist *form, bool *json)
+{
+    *json = http_media_type_is(http_req_header(r, "Content-Type"), "application/json");
+    return *json ? json_to_form(r, form) : read_form(r, form);
+}
+
+/* A JSON body from a client that is not a Mastodon app: answer as read_form() would. */
+static bool json_refused(struct http_req *r, bool json, const struct oauth_client *c)
+{
+    if (!json || oauth_client_is_masto(c))
+        return false;
+    send_error(r, 400, "invalid_request", "the body must be application/x-www-form-urlencoded");
+    return true;
+}
+
 /* A form value, NULL when absent or empty (RFC 6749 §3.1: empty means omitted). */
 static const char *form_get(const struct http_kvlist *form, const char *name)
 {
@@ -285,7 +347,8 @@ static void token_signed(void *ud, int rc)
  * at tens of thousands of tokens a second one write() each cost more than the insert
  * (the line is still there at debug level; refusals and reuse keep their own lines). */
 static const char *const issued_grants[] = {OAUTH_GRANT_CODE, OAUTH_GRANT_REFRESH,
-                                            OAUTH_GRANT_CLIENT_CREDENTIALS, OAUTH_GRANT_DEVICE};
+                                            OAUTH_GRANT_CLIENT_CREDENTIALS, OAUTH_GRANT_DEVICE,
+                                            OAUTH_GRANT_PASSWORD};
 static double issued_count[sizeof(issued_grants) / sizeof(issued_grants[0])];
 
 static double issued_read(void *ud)
@@ -310,13 +373,18 @@ static void issue(struct http_req *r, const char *grant, const struct oauth_issu
     int rc;
 
     TD_ASSERT(tr != NULL && tr->r == r);
-    rc = oauth_issue_async(provider(r), is, &resp, &signing, token_signed, tr);
+    struct oauth_issue own = *is;
+    if (own.access_ttl_ms == 0 && oauth_client_is_masto(is->client))
+        own.access_ttl_ms = MASTO_ACCESS_TTL_MS;
+    rc = oauth_issue_async(provider(r), &own, &resp, &signing, token_signed, tr);
     if (signing)
         tr->parts++;
     if (rc != TD_OK) {
         server_error(r, "oauth_issue", rc);
         return;
     }
+    if (oauth_client_is_masto(is->client)) /* Mastodon's token response has it */
+        json_object_set_new(resp, "created_at", json_integer(store_now_ms() / 1000));
     count_issued(grant);
     if (log_enabled(LOG_DEBUG))
         log_debug("oauth.token", "req=%s client=%s grant=%s account=%lld scope=%s refresh=%d",
@@ -664,6 +732,161 @@ out:
 
 typedef void grant_fn(struct http_req *r, const struct http_kvlist *form,
                       const struct oauth_client *c);
+static void run_grant(struct http_req *r, grant_fn *fn, const struct http_kvlist *form,
+                      const struct oauth_client *c);
+
+/* ---- password grant (RFC 6749 §4.3), for Mastodon apps only ----
+ * RFC 9700 §2.4 forbids it: the app sees the password. It is offered only when
+ * microblog.password_grant is on, only to clients registered through /api/v1/apps, and
+ * the password is checked as the web log-in checks it: argon2id on the thread pool,
+ * with the log-in's failure limits per account and per address. */
+
+struct password_job {
+    struct http_req *r;
+    const struct http_kvlist *form;
+    const char *client_id;
+    const char *scope;
+    const char *username;
+    int64_t account_id;
+    bool found;
+    bool disabled;
+    const char *ukey; /* the web log-in's rate-limit keys */
+    const char *akey;
+};
+
+/* The job whose tokens are being issued (loop thread only, inside run_grant()). */
+static struct password_job *password_issuing;
+
+static void grant_password_issue(struct http_req *r, const struct http_kvlist *form,
+                                 const struct oauth_client *c)
+{
+    struct password_job *job = password_issuing;
+    (void)form;
+
+    struct oauth_issue is = {
+        .client = c,
+        .account_id = job->account_id,
+        .scope = job->scope,
+        .auth_time = store_now_ms(),
+        .amr = "pwd",
+        .refresh = oauth_client_has_grant(c, OAUTH_GRANT_REFRESH),
+        .id_token = oauth_scope_has(job->scope, "openid"),
+    };
+    issue(r, OAUTH_GRANT_PASSWORD, &is);
+}
+
+static void password_checked(void *ud, bool ok, const char *hash_unused)
+{
+    struct password_job *job = ud;
+    struct http_req *r = job->r;
+    struct web_app *app = r->app;
+    struct oauth_client c;
+    int64_t now = store_now_ms();
+    (void)hash_unused;
+
+    if (!ok || !job->found || job->disabled) {
+        auth_ratelimit_hit(app->rl_account, job->ukey, now);
+        auth_ratelimit_hit(app->rl_address, job->akey, now);
+        log_warn("oauth.password_failed", "req=%s client=%s user=%s peer=%s", r->id_str,
+                 log_q(job->client_id), log_q(job->username), r->peer);
+        send_error(r, 400, "invalid_grant", "wrong username or password");
+        return;
+    }
+    auth_ratelimit_reset(app->rl_account, job->ukey);
+    if (http_req_is_orphan(r)) { /* nobody to hand tokens to; the answer frees r */
+        send_error(r, 400, "invalid_request", "the client went away");
+        return;
+    }
+    memset(&c, 0, sizeof(c));
+    if (store_oauth_client_get(provider(r)->store, job->client_id, &c) != TD_OK) {
+        send_error(r, 400, "invalid_client", "the client is gone");
+        return;
+    }
+    password_issuing = job;
+    run_grant(r, grant_password_issue, job->form, &c);
+    password_issuing = NULL;
+    store_oauth_client_clear(&c);
+}
+
+/* Answer 429 and return true when the account or the address has failed too often. */
+static bool password_throttled(struct http_req *r, const struct password_job *job)
+{
+    struct web_app *app = r->app;
+    int64_t now = store_now_ms();
+    int64_t wait_u = 0;
+    int64_t wait_a = 0;
+    char retry[24];
+
+    bool by_account = auth_ratelimit_check(app->rl_account, job->ukey, now, &wait_u) != TD_OK;
+    bool by_address = auth_ratelimit_check(app->rl_address, job->akey, now, &wait_a) != TD_OK;
+    if (!by_account && !by_address)
+        return false;
+    snprintf(retry, sizeof(retry), "%lld",
+             (long long)(((wait_u > wait_a ? wait_u : wait_a) + 999) / 1000));
+    http_resp_header(r, "Retry-After", retry);
+    log_warn("oauth.password_throttled", "req=%s user=%s peer=%s by=%s", r->id_str,
+             log_q(job->username), r->peer, by_account ? "account" : "address");
+    send_error(r, 429, "invalid_grant", "too many failed log-in attempts; try again later");
+    return true;
+}
+
+/* Check the request, then the password off the loop; tokens follow in password_checked. */
+static void grant_password(struct http_req *r, const struct http_kvlist *form,
+                           const struct oauth_client *c)
+{
+    struct web_app *app = r->app;
+    struct password_job *job = arena_calloc(r->arena, sizeof(*job));
+    const char *pw = form_get(form, "password");
+    char lc[AUTH_USERNAME_MAX + 1];
+    struct account a;
+    int rc;
+
+    job->r = r;
+    job->form = form;
+    job->username = form_get(form, "username");
+    if (job->username == NULL || pw == NULL) {
+        send_error(r, 400, "invalid_request", "username and password are needed");
+        return;
+    }
+    /* Mastodon logs in by e-mail address; apps (toot) ask for one. The site's own
+     * address, name@domain, stands for the name. */
+    const char *at = strrchr(job->username, '@');
+    if (at && at > job->username && strcasecmp(at + 1, app->conf->domain) == 0)
+        job->username = arena_strndup(r->arena, job->username, (size_t)(at - job->username));
+    job->scope = requested_scope(r, form_get(form, "scope"),
+                                 oauth_scope_has(c->scope, "read") ? "read" : c->scope, c->scope);
+    if (job->scope == NULL)
+        return;
+    job->client_id = arena_strdup(r->arena, c->client_id);
+    if (strlen(job->username) <= AUTH_USERNAME_MAX)
+        auth_username_lower(job->username, lc);
+    else
+        snprintf(lc, sizeof(lc), "%s", "~toolong");
+    job->ukey = arena_printf(r->arena, "u:%s", lc);
+    job->akey = arena_printf(r->arena, "a:%s", r->peer);
+    if (password_throttled(r, job))
+        return;
+    if (strlen(pw) > AUTH_PASSWORD_MAX) {
+        send_error(r, 400, "invalid_grant", "wrong username or password");
+        return;
+    }
+    rc = store_account_get_by_name(app->store, job->username, &a);
+    if (rc == TD_OK && a.password_hash) {
+        job->found = true;
+        job->account_id = a.id;
+        job->disabled = a.disabled;
+        rc = auth_password_verify_async(app->loop, a.password_hash, pw, strlen(pw),
+                                        password_checked, job);
+        store_account_clear(&a);
+    } else {
+        if (rc == TD_OK)
+            store_account_clear(&a);
+        /* The same work for an unknown name, so that timing tells nothing. */
+        rc = auth_password_dummy_async(app->loop, pw, strlen(pw), password_checked, job);
+    }
+    if (rc != TD_OK)
+        server_error(r, "password_verify", rc);
+}
 
 static const struct {
     const char *name;
@@ -703,14 +926,22 @@ static void handle_token(struct http_req *r)
     struct oauth_client c;
     const char *grant;
     grant_fn *fn = NULL;
+    bool json = false;
 
     memset(&c, 0, sizeof(c));
-    if (!read_form(r, &form) || !client_auth(r, &form, &c))
+    if (!read_params(r, &form, &json) || !client_auth(r, &form, &c))
         return;
+    if (json_refused(r, json, &c)) {
+        store_oauth_client_clear(&c);
+        return;
+    }
     grant = form_get(&form, "grant_type");
     for (size_t i = 0; grant && i < sizeof(grants) / sizeof(grants[0]); i++)
         if (strcmp(grant, grants[i].name) == 0)
             fn = grants[i].fn;
+    if (grant && strcmp(grant, OAUTH_GRANT_PASSWORD) == 0 &&
+        ((struct web_app *)r->app)->conf->mb_password_grant)
+        fn = grant_password;
     if (grant == NULL)
         send_error(r, 400, "invalid_request", "grant_type is missing");
     else if (fn == NULL)
@@ -718,6 +949,8 @@ static void handle_token(struct http_req *r)
     else if (!oauth_client_has_grant(&c, grant))
         send_error(r, 400, "unauthorized_client",
                    "the client is not registered for that grant type");
+    else if (fn == grant_password)
+        grant_password(r, &form, &c); /* runs its grant once the password is checked */
     else
         run_grant(r, fn, &form, &c);
     store_oauth_client_clear(&c);
@@ -801,12 +1034,15 @@ static void handle_revoke(struct http_req *r)
     const char *token;
     uint8_t h[32];
     int64_t id = 0;
+    bool json = false;
     int rc;
 
     memset(&c, 0, sizeof(c));
     memset(&t, 0, sizeof(t));
-    if (!read_form(r, &form) || !client_auth(r, &form, &c))
+    if (!read_params(r, &form, &json) || !client_auth(r, &form, &c))
         return;
+    if (json_refused(r, json, &c))
+        goto out;
     token = form_get(&form, "token");
     if (token == NULL) {
         send_error(r, 400, "invalid_request", "token is missing");
@@ -836,7 +1072,12 @@ static void handle_revoke(struct http_req *r)
         goto out;
     }
     no_store(r);
-    http_resp_send(r, 200, NULL, "", 0);
+    /* RFC 7009 §2.2: the body is ignored; but Mastodon answers {} and its apps
+     * (Mastodon.py) parse it. */
+    if (oauth_client_is_masto(&c))
+        http_resp_send(r, 200, "application/json", "{}", 2);
+    else
+        http_resp_send(r, 200, NULL, "", 0);
 out:
     store_oauth_token_clear(&t);
     store_oauth_client_clear(&c);
@@ -1318,6 +1559,20 @@ static json_t *registration_response(const struct oauth_client *c, const char *s
     return j;
 }
 
+static bool register_throttle_ok(struct http_req *r)
+{
+    int64_t wait = 0;
+    char retry[24];
+
+    if (oauth_register_allowed(provider(r), r->peer, &wait))
+        return true;
+    snprintf(retry, sizeof(retry), "%lld", (long long)((wait + 999) / 1000));
+    http_resp_header(r, "Retry-After", retry);
+    log_warn("oauth.register_throttled", "req=%s peer=%s", r->id_str, r->peer);
+    send_error(r, 429, "invalid_request", "too many clients registered from this address");
+    return false;
+}
+
 static void handle_register(struct http_req *r)
 {
     struct oauth_client c;
@@ -1328,7 +1583,7 @@ static void handle_register(struct http_req *r)
     int rc;
 
     memset(&c, 0, sizeof(c));
-    if (!registration_allowed(r))
+    if (!registration_allowed(r) || !register_throttle_ok(r))
         return;
     rc = http_req_json(r, &body, &why);
     if (rc == TD_EPROTO) {

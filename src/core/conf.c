@@ -172,6 +172,9 @@ static const struct opt opts[] = {
 
     INT("microblog", "media_max_bytes", mb_media_max_bytes, "16777216", 1024, 104857600, true,
         "Largest image attachment in bytes (JPEG, PNG, GIF, WebP); checked before decoding"),
+    BOOL("microblog", "password_grant", mb_password_grant, "false", true,
+         "Let Mastodon apps log in with the OAuth password grant (username and password "
+         "sent to the app); RFC 9700 forbids it, so only for old apps that know nothing else"),
 
     ENUM("log", "level", log_level, "info", log_level_values, true,
          "Lowest level logged: debug, info, warn or error"),

@@ -75,6 +75,7 @@ struct conf {
     /* [microblog] */
     long mb_max_chars; /* post length limit (mb_text's rule) */
     long mb_media_max_bytes; /* largest image attachment upload */
+    bool mb_password_grant; /* OAuth password grant for Mastodon apps (RFC 9700 §2.4: off) */
     /* [log] */
     int log_level; /* enum conf_log_level == enum log_level */
     const char *log_level_name;

@@ -25,6 +25,8 @@
 #define REDIRECT_URIS_MAX 16
 #define CLIENT_FAIL_MAX 20            /* failed client authentications ... */
 #define CLIENT_FAIL_WINDOW_MS 60000   /* ... per minute, per client and per address */
+#define REGISTER_MAX 30               /* client registrations ... */
+#define REGISTER_WINDOW_MS 3600000    /* ... per hour, per address */
 
 /* ---- scopes ---- */
 
@@ -199,6 +201,7 @@ int oauth_init(struct oauth *o, uv_loop_t *loop, struct store *st, const char *i
     if (rc != TD_OK)
         return rc;
     o->rl_token = auth_ratelimit_new(CLIENT_FAIL_MAX, CLIENT_FAIL_WINDOW_MS, 100000);
+    o->rl_register = auth_ratelimit_new(REGISTER_MAX, REGISTER_WINDOW_MS, 100000);
     return TD_OK;
 }
 
@@ -208,6 +211,7 @@ void oauth_free(struct oauth *o)
         return;
     oauth_keys_free(o->keys);
     auth_ratelimit_free(o->rl_token);
+    auth_ratelimit_free(o->rl_register);
     free(o->issuer);
     free(o->domain);
     sodium_memzero(o->secret_key, sizeof(o->secret_key));
@@ -317,14 +321,17 @@ static bool split_authority(const char *uri, const char **host, size_t *host_len
     return *host_len > 0;
 }
 
-/* RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.1. */
-static const char *check_redirect_uri(const char *uri)
+/* RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.1. Mastodon apps may also register the
+ * out-of-band URI: the code is then shown to the user instead of sent anywhere. */
+static const char *check_redirect_uri(const char *uri, bool masto)
 {
     const char *colon = strchr(uri, ':');
     const char *host;
     const char *rest;
     size_t host_len;
 
+    if (masto && strcmp(uri, OAUTH_REDIRECT_OOB) == 0)
+        return NULL;
     if (strlen(uri) > REDIRECT_URI_MAX)
         return "a redirect URI is too long";
     if (strchr(uri, '#'))
@@ -354,9 +361,11 @@ static const char *check_redirect_uri(const char *uri)
 }
 
 static const char *const known_grants[] = {OAUTH_GRANT_CODE, OAUTH_GRANT_REFRESH,
-                                           OAUTH_GRANT_CLIENT_CREDENTIALS, OAUTH_GRANT_DEVICE};
+                                           OAUTH_GRANT_CLIENT_CREDENTIALS, OAUTH_GRANT_DEVICE,
+                                           OAUTH_GRANT_PASSWORD};
 
-static const char *check_client(struct oauth_client *c)
+/* masto: registered through the Mastodon API, the only way to the password grant. */
+static const char *check_client(struct oauth_client *c, bool masto)
 {
     const char *p;
     const char *item;
@@ -376,6 +385,9 @@ static const char *check_client(struct oauth_client *c)
         bool ok = false;
         for (i = 0; i < TD_ARRAY_LEN(known_grants); i++)
             ok |= strlen(known_grants[i]) == len && memcmp(known_grants[i], item, len) == 0;
+        if (!masto && len == strlen(OAUTH_GRANT_PASSWORD) &&
+            memcmp(item, OAUTH_GRANT_PASSWORD, len) == 0)
+            ok = false;
         if (!ok)
             return "unsupported grant type (implicit and password grants are not offered)";
     }
@@ -399,14 +411,14 @@ static const char *check_client(struct oauth_client *c)
         if (why == NULL && !json_is_string(v))
             why = "redirect_uris must be strings";
         if (why == NULL)
-            why = check_redirect_uri(json_string_value(v));
+            why = check_redirect_uri(json_string_value(v), masto);
     }
     json_decref(uris);
     return why;
 }
 
-int oauth_client_register(struct oauth *o, struct oauth_client *c, char secret_out[44],
-                          const char **why)
+static int client_register(struct oauth *o, struct oauth_client *c, char secret_out[44],
+                           const char **why, bool masto)
 {
     uint8_t id_bytes[16];
     struct buf id;
@@ -430,7 +442,7 @@ int oauth_client_register(struct oauth *o, struct oauth_client *c, char secret_o
         c->redirect_uris = (char *)"[]";
     if (c->post_logout_redirect_uris == NULL)
         c->post_logout_redirect_uris = (char *)"[]";
-    *why = check_client(c);
+    *why = check_client(c, masto);
     if (*why)
         return TD_EINVAL;
     if (c->client_id == NULL) {
@@ -455,6 +467,38 @@ int oauth_client_register(struct oauth *o, struct oauth_client *c, char secret_o
     }
     /* On success the generated id stays in c->client_id, owned by the caller. */
     return rc;
+}
+
+int oauth_client_register(struct oauth *o, struct oauth_client *c, char secret_out[44],
+                          const char **why)
+{
+    return client_register(o, c, secret_out, why, false);
+}
+
+int oauth_client_register_masto(struct oauth *o, struct oauth_client *c, char secret_out[44],
+                                const char **why)
+{
+    c->grant_types = (char *)OAUTH_MASTO_GRANTS;
+    c->auth_method = (char *)"client_secret_post";
+    return client_register(o, c, secret_out, why, true);
+}
+
+bool oauth_client_is_masto(const struct oauth_client *c)
+{
+    return oauth_client_has_grant(c, OAUTH_GRANT_PASSWORD);
+}
+
+bool oauth_register_allowed(struct oauth *o, const char *peer, int64_t *wait_ms)
+{
+    char key[80];
+    int64_t now = store_now_ms();
+
+    snprintf(key, sizeof(key), "r:%s", peer ? peer : "");
+    *wait_ms = 0;
+    if (auth_ratelimit_check(o->rl_register, key, now, wait_ms) != TD_OK)
+        return false;
+    auth_ratelimit_hit(o->rl_register, key, now);
+    return true;
 }
 
 /* Percent-decoding in place (RFC 6749 §2.3.1: Basic credentials are form-encoded). */
@@ -575,7 +619,9 @@ int oauth_client_authenticate(struct oauth *o, const char *authorization,
         rc = deny(o, id, peer, error, why, "unknown client");
         goto out;
     }
-    if (strcmp(out->auth_method, method) != 0) {
+    if (strcmp(out->auth_method, method) != 0 &&
+        !(oauth_client_is_masto(out) && strcmp(method, "none") != 0)) {
+        /* Mastodon apps send their credentials either way (Mastodon accepts both). */
         rc = deny(o, id, peer, error, why, "not the registered authentication method");
         goto out;
     }

@@ -61,6 +61,16 @@ char *oauth_scope_normalize(struct arena *a, const char *scope);
 #define OAUTH_GRANT_REFRESH "refresh_token"
 #define OAUTH_GRANT_CLIENT_CREDENTIALS "client_credentials"
 #define OAUTH_GRANT_DEVICE "urn:ietf:params:oauth:grant-type:device_code"
+/* Resource owner password credentials (RFC 6749 §4.3), which RFC 9700 §2.4 says must
+ * not be used. Only clients registered through the Mastodon API (/api/v1/apps) carry
+ * it, and the token endpoint honours it only when microblog.password_grant is on: old
+ * Mastodon apps log in that way. Having it marks a client as a Mastodon app. */
+#define OAUTH_GRANT_PASSWORD "password"
+/* What a Mastodon app may do (Mastodon's Doorkeeper set-up). */
+#define OAUTH_MASTO_GRANTS "authorization_code refresh_token client_credentials password"
+/* The out-of-band redirect URI: show the code to the user to paste into the app. Only
+ * Mastodon apps may register it. */
+#define OAUTH_REDIRECT_OOB "urn:ietf:wg:oauth:2.0:oob"
 
 enum oauth_registration { OAUTH_REG_OFF = 0, OAUTH_REG_OPEN, OAUTH_REG_TOKEN };
 
@@ -75,6 +85,7 @@ struct oauth {
     struct oauth_keys *keys;
     uint8_t secret_key[32];           /* HMAC key for client secrets (store secret) */
     struct auth_ratelimit *rl_token;  /* failed client authentications per client/address */
+    struct auth_ratelimit *rl_register; /* client registrations per address */
     int registration;                 /* enum oauth_registration */
     uint8_t registration_token_hash[32]; /* when OAUTH_REG_TOKEN */
 };
@@ -100,6 +111,16 @@ void oauth_client_secret_hash(const struct oauth *o, const char *secret, uint8_t
  * id_token_alg "RS256", post_logout_redirect_uris "[]"). c's strings stay the caller's. */
 int oauth_client_register(struct oauth *o, struct oauth_client *c, char secret_out[44],
                           const char **why);
+/** A Mastodon app (POST /api/v1/apps): like oauth_client_register, with grant_types
+ * OAUTH_MASTO_GRANTS and auth method client_secret_post (client_secret_basic works
+ * too, as on Mastodon), and the out-of-band redirect URI allowed. */
+int oauth_client_register_masto(struct oauth *o, struct oauth_client *c, char secret_out[44],
+                                const char **why);
+/** True for a client registered through the Mastodon API. */
+bool oauth_client_is_masto(const struct oauth_client *c);
+/** Registration endpoints (RFC 7591 and /api/v1/apps) call this before registering: true
+ * and counted if peer is under its hourly allowance, else false with *wait_ms. */
+bool oauth_register_allowed(struct oauth *o, const char *peer, int64_t *wait_ms);
 /** Client authentication at the token, revocation and introspection endpoints (RFC 6749
  * §2.3.1): the Authorization header value (may be NULL) for client_secret_basic, or
  * client_id/client_secret form fields for client_secret_post; public clients present

@@ -330,6 +330,10 @@ void web_app_handle(struct http_req *r)
     bool api = res == HTTP_ROUTE_FOUND && api_oauth_is_handler(fn);
     /* So do the Mastodon API's (r->user is then its struct masto_req). */
     api = api || strncmp(r->path, "/api/", 5) == 0;
+    /* And the public discovery documents (nodeinfo, WebFinger): no cookie on them. */
+    api = api || strncmp(r->path, "/nodeinfo/", 10) == 0 ||
+          strcmp(r->path, "/.well-known/nodeinfo") == 0 ||
+          strcmp(r->path, "/.well-known/webfinger") == 0;
     if (!bare && !api)
         setup_ctx(r);
     if (!bare)

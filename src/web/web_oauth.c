@@ -25,6 +25,7 @@
 #include "web/web.h"
 
 #include <ctype.h>
+#include <sodium.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,16 @@ static void redirect_error(struct http_req *r, const struct authz *az, int statu
     struct buf b;
     char sep = strchr(az->redirect_uri, '?') ? '&' : '?';
 
+    if (strcmp(az->redirect_uri, OAUTH_REDIRECT_OOB) == 0) {
+        /* Out of band: there is nowhere to send the error but the user's screen. */
+        log_info("oauth.authorize_error", "req=%s client=%s error=%s desc=%s", r->id_str,
+                 log_q(az->client_id), error, log_q(desc));
+        web_error(r, 400,
+                  arena_printf(r->arena, "The application's request was refused (%s: %s).",
+                               error, desc ? desc : ""));
+        return;
+    }
+
     log_info("oauth.authorize_error", "req=%s client=%s error=%s desc=%s", r->id_str,
              log_q(az->client_id), error, log_q(desc));
     buf_init(&b, 64 * 1024);
@@ -298,6 +309,8 @@ static enum check_result authz_check(struct http_req *r, struct authz *az, const
         return CHECK_REDIRECT;
     }
     az->scope = kv_param(p, "scope");
+    if (az->scope == NULL && oauth_client_is_masto(&az->client))
+        az->scope = "read"; /* Mastodon's default scope */
     if (az->scope == NULL) {
         *error = "invalid_scope";
         *desc = "scope is missing";
@@ -496,6 +509,15 @@ static void issue_code(struct http_req *r, const struct authz *az, int status)
     }
     log_info("oauth.code_issued", "req=%s client=%s account=%lld scope=%s", r->id_str,
              log_q(az->client_id), (long long)ctx->account.id, log_q(az->scope_norm));
+    if (strcmp(az->redirect_uri, OAUTH_REDIRECT_OOB) == 0) {
+        /* Shown, not redirected: the user pastes it into the app (toot, Mastodon.py). */
+        web_render(r, 200, "oob", /* no-store, as every page */
+                   json_pack("{s:s, s:s}", "code", code, "client_name",
+                             az->client.name && az->client.name[0] ? az->client.name
+                                                                   : az->client_id));
+        sodium_memzero(code, sizeof(code));
+        return;
+    }
     buf_init(&b, 64 * 1024);
     buf_appends(&b, az->redirect_uri);
     append_param(&b, &sep, "code", code);
@@ -536,6 +558,8 @@ static void render_consent(struct http_req *r, const struct authz *az)
                   az->client.name && az->client.name[0] ? az->client.name : az->client_id,
                   "client_id", az->client_id, "redirect_host", host, "scopes",
                   scope_list(az->scope_norm), "hidden", hidden);
+    json_object_set_new(d, "oob",
+                        json_boolean(strcmp(az->redirect_uri, OAUTH_REDIRECT_OOB) == 0));
     web_render(r, 200, "consent", d);
 }
 
@@ -1042,6 +1066,8 @@ void web_oauth_routes(struct http_router *rt)
 {
     http_router_add(rt, "GET", "/oauth/authorize", handle_authorize_get);
     http_router_add(rt, "POST", "/oauth/authorize", handle_authorize_post);
+    /* toot asks for /oauth/authorize/ (Mastodon's router ignores the trailing slash). */
+    http_router_add(rt, "GET", "/oauth/authorize/", handle_authorize_get);
     http_router_add(rt, "GET", "/device", handle_device_get);
     http_router_add(rt, "POST", "/device", handle_device_post);
     http_router_add(rt, "GET", "/settings/apps", handle_apps_get);

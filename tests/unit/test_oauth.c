@@ -351,6 +351,52 @@ static void test_key_rotation(void **state)
     assert_string_not_equal(jose_key_kid(oauth_keys_signer(f->o.keys, JOSE_RS256)), kid);
 }
 
+/* Mastodon apps: the oob redirect URI and the password grant are theirs alone, and
+ * they authenticate with the secret in the body or in the Basic header. */
+static void test_register_masto(void **state)
+{
+    struct fx *f = *state;
+    struct oauth_client c;
+    struct oauth_client out;
+    char secret[44];
+    char hdr[256];
+    const char *why = NULL;
+    const char *error = NULL;
+    char *id = NULL;
+
+    assert_int_equal(reg(f, "[\"" OAUTH_REDIRECT_OOB "\"]", NULL, NULL, secret, &id, &why),
+                     TD_EINVAL);
+    assert_null(id);
+    memset(&c, 0, sizeof(c));
+    c.name = (char *)"Masto app";
+    c.redirect_uris = (char *)"[\"" OAUTH_REDIRECT_OOB "\", \"https://a.example/cb\"]";
+    c.scope = (char *)"read write";
+    assert_int_equal(oauth_client_register_masto(&f->o, &c, secret, &why), TD_OK);
+    assert_int_equal(strlen(secret), 43);
+    id = c.client_id;
+    assert_int_equal(
+        oauth_client_authenticate(&f->o, NULL, id, secret, "1.2.3.4", &out, &error, &why), TD_OK);
+    assert_true(oauth_client_is_masto(&out));
+    assert_true(oauth_client_has_grant(&out, OAUTH_GRANT_PASSWORD));
+    assert_true(oauth_redirect_uri_ok(&out, OAUTH_REDIRECT_OOB));
+    store_oauth_client_clear(&out);
+    basic_header(hdr, sizeof(hdr), id, secret);
+    assert_int_equal(
+        oauth_client_authenticate(&f->o, hdr, NULL, NULL, "1.2.3.4", &out, &error, &why), TD_OK);
+    store_oauth_client_clear(&out);
+    /* no secret at all is still refused */
+    assert_int_equal(
+        oauth_client_authenticate(&f->o, NULL, id, NULL, "1.2.3.4", &out, &error, &why),
+        TD_EDENIED);
+    free(id);
+    /* the masto path still checks the other URIs */
+    memset(&c, 0, sizeof(c));
+    c.name = (char *)"Masto app";
+    c.redirect_uris = (char *)"[\"urn:other\"]";
+    assert_int_equal(oauth_client_register_masto(&f->o, &c, secret, &why), TD_EINVAL);
+    assert_null(c.client_id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_redirect_match),
         cmocka_unit_test_setup_teardown(test_register_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_auth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_masto, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issue_and_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_rotation, setup, teardown),
