@@ -1117,11 +1117,20 @@ static json_t *search_tags(struct masto_req *m, const char *q, int limit, int of
     return t.out;
 }
 
+/* An optional id parameter: absent or empty gives 0; false if malformed. */
+static bool opt_id(struct masto_req *m, const char *name, int64_t *out)
+{
+    const char *v = api_masto_str(m, name);
+
+    *out = 0;
+    return v == NULL || *v == '\0' || api_masto_id(v, out);
+}
+
 /* GET /api/v2/search and /api/v1/search (v1: hashtags as strings). */
 static void search(struct http_req *r, bool v1)
 {
     struct masto_req *m = api_masto_auth(r, "read:search", false);
-    const char *q, *type, *acc;
+    const char *q, *type;
     int limit, offset;
     int64_t account = 0, max_id = 0, min_id = 0;
     json_t *accounts, *tags, *statuses;
@@ -1137,12 +1146,8 @@ static void search(struct http_req *r, bool v1)
     }
     q = api_masto_str(m, "q");
     type = api_masto_str(m, "type");
-    acc = api_masto_str(m, "account_id");
-    if ((acc && *acc && !api_masto_id(acc, &account)) ||
-        (api_masto_str(m, "max_id") && !api_masto_id(api_masto_str(m, "max_id"), &max_id) &&
-         *api_masto_str(m, "max_id")) ||
-        (api_masto_str(m, "min_id") && !api_masto_id(api_masto_str(m, "min_id"), &min_id) &&
-         *api_masto_str(m, "min_id"))) {
+    if (!opt_id(m, "account_id", &account) || !opt_id(m, "max_id", &max_id) ||
+        !opt_id(m, "min_id", &min_id)) {
         api_masto_error(r, 400, "account_id, max_id and min_id must be ids");
         return;
     }

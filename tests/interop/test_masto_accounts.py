@@ -351,6 +351,13 @@ def test_search(make_tandem):
     assert found(anon, "fox") == []  # Mastodon: statuses are for signed-in users
     assert found(a, "QUICK Brown") == [pub["id"]]
     assert found(a, "quick den") == []
+    r = v2(a, q="fox", type="statuses", account_id=ids["carol"])
+    assert r["statuses"] == []
+    r = v2(a, q="fox", type="statuses", max_id=priv["id"])
+    assert [s["id"] for s in r["statuses"]] == [pub["id"]]
+    r = v2(a, q="fox", type="statuses", limit=1, offset=1)
+    assert [s["id"] for s in r["statuses"]] == [priv["id"]]
+    assert a.get("/api/v2/search", params={"q": "fox", "max_id": "x"}).status_code == 400
     # Query syntax is never passed through.
     for q in ('fox OR den', 'fox"', '"', 'NEAR(fox den)', 'source:fox', 'fo*', '-fox', "')"):
         r = a.get("/api/v2/search", params={"q": q, "type": "statuses"})
