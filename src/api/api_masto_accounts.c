@@ -302,6 +302,16 @@ static void handle_account_statuses(struct http_req *r)
     api_masto_send(r, 200, api_masto_status_list(m, l));
 }
 
+/* Does account id block the viewer? Mastodon then shows it no
+ * followers or following of that account. */
+static bool blocked_by(struct masto_req *m, int64_t id)
+{
+    struct store_mb_relationship rel;
+
+    return m->viewer != 0 && m->viewer != id &&
+           store_mb_relationships(m->st, m->viewer, &id, 1, &rel) == TD_OK && rel.blocked_by;
+}
+
 /* GET /api/v1/accounts/:id/followers (anonymous too) */
 static void handle_followers(struct http_req *r)
 {
@@ -310,7 +320,10 @@ static void handle_followers(struct http_req *r)
 
     if (m == NULL || !path_account(m, &id))
         return;
-    send_account_list(m, store_mb_followers, id);
+    if (blocked_by(m, id))
+        send_empty(r);
+    else
+        send_account_list(m, store_mb_followers, id);
 }
 
 /* GET /api/v1/accounts/:id/following (anonymous too) */
@@ -321,7 +334,10 @@ static void handle_following(struct http_req *r)
 
     if (m == NULL || !path_account(m, &id))
         return;
-    send_account_list(m, store_mb_following, id);
+    if (blocked_by(m, id))
+        send_empty(r);
+    else
+        send_account_list(m, store_mb_following, id);
 }
 
 /* GET /api/v1/accounts/:id/featured_tags, /lists, /identity_proofs: this
@@ -693,12 +709,39 @@ static void handle_blocks(struct http_req *r)
         send_account_list(m, store_mb_blocks, m->viewer);
 }
 
+/* GET /api/v1/mutes: the accounts carry Mastodon's mute_expires_at. */
 static void handle_mutes(struct http_req *r)
 {
     struct masto_req *m = api_masto_auth(r, "read:mutes", true);
+    struct store_mb_page pg;
+    struct store_mb_list *l;
+    json_t *out;
+    int rc;
 
-    if (m != NULL)
-        send_account_list(m, store_mb_mutes, m->viewer);
+    if (m == NULL || !api_masto_page(m, &pg, ACCOUNTS_DEFAULT, STORE_MB_ACCOUNTS_MAX))
+        return;
+    l = arena_alloc(r->arena, sizeof(*l));
+    rc = store_mb_mutes(m->st, m->viewer, &pg, l);
+    if (rc != TD_OK) {
+        api_masto_fail(r, rc, NULL);
+        return;
+    }
+    out = json_array();
+    for (size_t i = 0; i < l->n; i++) {
+        json_t *a = api_masto_account(m, l->v[i].id);
+        int64_t exp = 0;
+        if (a == NULL)
+            continue;
+        /* a copy: the cached entity is shared with other lists */
+        json_t *c = json_deep_copy(a);
+        json_decref(a);
+        store_mb_mute_expires(m->st, m->viewer, l->v[i].id, &exp);
+        json_object_set_new(c, "mute_expires_at",
+                            exp ? json_string(api_masto_date(m, exp)) : json_null());
+        json_array_append_new(out, c);
+    }
+    api_masto_link(m, l);
+    api_masto_send(r, 200, out);
 }
 
 /* GET /api/v1/favourites: the Link header pages by the favourite. */

@@ -300,6 +300,10 @@ int store_mb_blocks(struct store *st, int64_t account_id, const struct store_mb_
 int store_mb_mute(struct store *st, int64_t account_id, int64_t target, bool hide_notifications,
                   int64_t expires_at);
 int store_mb_unmute(struct store *st, int64_t account_id, int64_t target);
+/** When account_id's mute of target ends (*expires_at 0: never).
+ *  TD_ENOTFOUND when there is no mute, or it has ended. */
+int store_mb_mute_expires(struct store *st, int64_t account_id, int64_t target,
+                          int64_t *expires_at);
 /** Accounts account_id mutes, expired mutes left out (cursor: the mute). */
 int store_mb_mutes(struct store *st, int64_t account_id, const struct store_mb_page *pg,
                    struct store_mb_list *out);

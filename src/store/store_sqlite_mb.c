@@ -1289,6 +1289,16 @@ int store_mb_unmute(struct store *st, int64_t account_id, int64_t target)
     return EXEC(st, sql_mute_delete, NULL, account_id, target);
 }
 
+static const char sql_mute_expires[] =
+    "SELECT expires_at FROM mutes WHERE account_id = ?1 AND target_id = ?2 "
+    "AND (expires_at = 0 OR expires_at > ?3)";
+
+int store_mb_mute_expires(struct store *st, int64_t account_id, int64_t target,
+                          int64_t *expires_at)
+{
+    return SCALAR(st, sql_mute_expires, expires_at, account_id, target, store_now_ms());
+}
+
 int store_mb_mutes(struct store *st, int64_t account_id, const struct store_mb_page *pg,
                    struct store_mb_list *out)
 {

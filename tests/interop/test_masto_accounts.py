@@ -202,6 +202,9 @@ def test_blocks_mutes_locked(make_tandem):
     assert pa["id"] not in [s["id"] for s in b.get("/api/v1/timelines/home").json()]
     r = b.post("/api/v1/accounts/%s/follow" % ids["alice"])
     assert r.status_code == 403 and "error" in r.json()
+    c.post("/api/v1/accounts/%s/follow" % ids["alice"])
+    assert b.get("/api/v1/accounts/%s/followers" % ids["alice"]).json() == []
+    assert len(c.get("/api/v1/accounts/%s/followers" % ids["alice"]).json()) == 1
     assert [x["id"] for x in a.get("/api/v1/blocks").json()] == [ids["bob"]]
     r = a.post("/api/v1/accounts/%s/unblock" % ids["bob"])
     assert r.status_code == 200 and r.json()["blocking"] is False
@@ -216,7 +219,12 @@ def test_blocks_mutes_locked(make_tandem):
     assert r.status_code == 200, r.text
     assert r.json()["muting"] is True and r.json()["muting_notifications"] is False
     assert pc["id"] not in [s["id"] for s in a.get("/api/v1/timelines/home").json()]
-    assert [x["id"] for x in a.get("/api/v1/mutes").json()] == [ids["carol"]]
+    muted = a.get("/api/v1/mutes").json()
+    assert [x["id"] for x in muted] == [ids["carol"]]
+    assert muted[0]["mute_expires_at"].endswith("Z")
+    r = a.post("/api/v1/accounts/%s/mute" % ids["bob"])
+    assert a.get("/api/v1/mutes").json()[0]["mute_expires_at"] is None
+    a.post("/api/v1/accounts/%s/unmute" % ids["bob"])
     r = a.post("/api/v1/accounts/%s/mute" % ids["carol"], data={"duration": "soon"})
     assert r.status_code == 422
     r = a.post("/api/v1/accounts/%s/mute" % ids["alice"])
