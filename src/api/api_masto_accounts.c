@@ -237,7 +237,11 @@ static int account_tagged(struct masto_req *m, int64_t id, int flags, const char
 
     out->n = 0;
     pg.limit = STORE_MB_STATUSES_MAX;
-    pg.min_id = 0; /* a filtered list pages downwards only */
+    /* A filtered list pages downwards only: min_id bounds it like since_id
+     * (the newest page above it rather than the oldest). */
+    if (pg.min_id > pg.since_id)
+        pg.since_id = pg.min_id;
+    pg.min_id = 0;
     for (int round = 0; round < FILTER_ROUNDS && out->n < limit; round++) {
         struct tagged t = {.tag = tag};
         int64_t ids[STORE_MB_STATUSES_MAX];

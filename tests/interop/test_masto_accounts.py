@@ -126,6 +126,8 @@ def test_accounts_and_lists(make_tandem):
     assert [s["id"] for s in b.get(path, params={"tagged": "tandem"}).json()] == [p1["id"]]
     assert [s["id"] for s in b.get(path, params={"tagged": "#TANDEM"}).json()] == [p1["id"]]
     assert b.get(path, params={"tagged": "nothing"}).json() == []
+    assert b.get(path, params={"tagged": "tandem", "min_id": p1["id"]}).json() == []
+    assert b.get(path, params={"tagged": "misc", "max_id": p4["id"]}).json() == []
     r = b.get(path, params={"limit": 2})
     assert [s["id"] for s in r.json()] == [p4["id"], p3["id"]]
     assert "max_id=" + p3["id"] in r.links["next"]["url"]
