@@ -408,8 +408,12 @@ def test_mastodon_py(make_tandem):
     rels = alice.account_relationships([int(ids["bob"]), int(ids["carol"])])
     assert [str(x["id"]) for x in rels] == [ids["bob"], ids["carol"]]
     assert all(x["followed_by"] for x in rels)
-    notifs = alice.notifications()
-    assert [x["type"] for x in notifs] == ["follow"] * 3
+    notifs = alice.notifications(limit=2)
+    assert [x["type"] for x in notifs] == ["follow"] * 2
+    assert [x["type"] for x in alice.fetch_next(notifs)] == ["follow"]
+    mk = alice.markers_set(["notifications"], [notifs[0]["id"]])
+    assert str(mk["notifications"]["last_read_id"]) == str(notifs[0]["id"])
+    assert alice.markers_get(["notifications", "home"])["notifications"]["version"] == 1
     alice.status_post("a fox appears")
     res = client("bob").search_v2("fox", result_type="statuses")
     assert [s["content"] for s in res["statuses"]] == ["<p>a fox appears</p>"]
@@ -422,3 +426,43 @@ def test_mastodon_py(make_tandem):
     assert [x["username"] for x in reqs] == ["bob"]
     alice.follow_request_authorize(reqs[0]["id"])
     assert bob.account_relationships(int(ids["alice"]))[0]["following"] is True
+
+
+def test_bad_input(make_tandem):
+    """Malformed parameters get a JSON error or a sane answer, never a crash
+    (the fixture fails on any sanitizer report)."""
+    t, u, ids = start(make_tandem, "alice", "bob")
+    a = u["alice"]
+    bob = ids["bob"]
+    gets = ["/api/v1/notifications", "/api/v1/accounts/%s/statuses" % bob,
+            "/api/v1/accounts/%s/followers" % bob, "/api/v1/favourites", "/api/v1/blocks",
+            "/api/v1/mutes", "/api/v1/follow_requests", "/api/v2/search", "/api/v1/search",
+            "/api/v1/accounts/search", "/api/v1/markers", "/api/v1/accounts/relationships",
+            "/api/v1/accounts/lookup", "/api/v1/notifications/unread_count"]
+    params = [{"limit": "-5"}, {"limit": "1e9"}, {"limit": "99999999999999999999"},
+              {"max_id": "0"}, {"since_id": "-1"}, {"min_id": "9" * 30},
+              {"types[]": ["", "x" * 300]}, {"exclude_types[]": "mention"},
+              {"q": '"\')(*:^-'}, {"q": "\u00e9\u6f22\U0001f600" * 20}, {"q": "#"},
+              {"q": "@"}, {"q": "@@"}, {"q": "http://"}, {"acct": "@"},
+              {"id[]": ["0", "-1", "1" * 40]}, {"timeline[]": ["public", ""]},
+              {"account_id": "abc"}, {"tagged": "#" * 300}, {"offset": "-3"}]
+    for path in gets:
+        for p in params:
+            r = a.get(path, params=p)
+            assert r.status_code in (200, 400, 404, 422), (path, p, r.status_code, r.text)
+            assert "json" in r.headers["Content-Type"], (path, p)
+            j = r.json()
+            if r.status_code != 200:
+                assert isinstance(j.get("error"), str), (path, p, j)
+    # Invalid UTF-8 and broken JSON bodies.
+    r = a.get("/api/v2/search?q=%ff%fe")
+    assert r.status_code == 400 and "error" in r.json()
+    r = a.post("/api/v1/markers", data=b'{"home": [1, 2]}',
+               headers={"Content-Type": "application/json"})
+    assert r.status_code in (400, 422) and "error" in r.json()
+    r = a.patch("/api/v1/accounts/update_credentials", json={"note": 5, "locked": "maybe"})
+    assert r.status_code in (200, 422)
+    r = a.post("/api/v1/accounts/%s/mute" % bob, json={"duration": -5})
+    assert r.status_code == 422
+    r = a.patch("/api/v1/accounts/update_credentials", data={"display_name": "a\x01b"})
+    assert r.status_code == 422 and "error" in r.json()
