@@ -119,18 +119,22 @@ def test_accounts_and_lists(make_tandem):
     assert [s["id"] for s in b.get(path).json()] == [p4["id"], p3["id"], p2["id"], p1["id"]]
     assert [s["id"] for s in c.get(path).json()] == [p4["id"], p3["id"], p1["id"]]
     assert [s["id"] for s in anon.get(path).json()] == [p4["id"], p3["id"], p1["id"]]
+    pb = post(b, "bob's own")
+    p5 = post(a, "answering bob", in_reply_to_id=pb["id"])
     r = b.get(path, params={"exclude_replies": "true"})
-    # a reply to oneself is a thread, which Mastodon keeps
-    assert p2["id"] in [s["id"] for s in r.json()]
+    # a reply to oneself is a thread, which Mastodon keeps; replies to others go
+    assert [s["id"] for s in r.json()] == [p4["id"], p3["id"], p2["id"], p1["id"]]
+    assert b.get(path).json()[0]["id"] == p5["id"]
     assert b.get(path, params={"pinned": "true"}).json() == []
     assert [s["id"] for s in b.get(path, params={"tagged": "tandem"}).json()] == [p1["id"]]
     assert [s["id"] for s in b.get(path, params={"tagged": "#TANDEM"}).json()] == [p1["id"]]
     assert b.get(path, params={"tagged": "nothing"}).json() == []
     assert b.get(path, params={"tagged": "tandem", "min_id": p1["id"]}).json() == []
     assert b.get(path, params={"tagged": "misc", "max_id": p4["id"]}).json() == []
-    r = b.get(path, params={"limit": 2})
+    r = b.get(path, params={"limit": 2, "exclude_replies": "1"})
     assert [s["id"] for s in r.json()] == [p4["id"], p3["id"]]
     assert "max_id=" + p3["id"] in r.links["next"]["url"]
+    assert "exclude_replies=1" in r.links["next"]["url"]
 
     # Favourites: the Link header pages by the favourite, not the status.
     r = b.post("/api/v1/statuses/%s/favourite" % p1["id"])
