@@ -97,6 +97,26 @@ static void send_empty(struct http_req *r)
     api_masto_send(r, 200, json_array());
 }
 
+/* A numeric parameter in lo..hi (clamped), or def; false (400 answered)
+ * when it is not a number. */
+static bool int_param(struct masto_req *m, const char *name, int def, int lo, int hi, int *out)
+{
+    const char *s = api_masto_str(m, name);
+    char *end;
+    long v;
+
+    *out = def;
+    if (s == NULL || *s == '\0')
+        return true;
+    v = strtol(s, &end, 10);
+    if (*end != '\0') {
+        api_masto_error(m->r, 400, arena_printf(m->r->arena, "%s must be a number", name));
+        return false;
+    }
+    *out = v < lo ? lo : v > hi ? hi : (int)v;
+    return true;
+}
+
 /* A tag name as the store keeps it (mb_text's normalization), into out
  * (cap STORE_MB_TAG_MAX + 1); false if s is not a tag. A leading '#' is
  * optional. */
@@ -555,26 +575,6 @@ static json_t *search_accounts(struct masto_req *m, const char *q, int limit, in
     return out;
 }
 
-/* A numeric parameter in lo..hi (clamped), or def; false (400 answered)
- * when it is not a number. */
-static bool int_param(struct masto_req *m, const char *name, int def, int lo, int hi, int *out)
-{
-    const char *s = api_masto_str(m, name);
-    char *end;
-    long v;
-
-    *out = def;
-    if (s == NULL || *s == '\0')
-        return true;
-    v = strtol(s, &end, 10);
-    if (*end != '\0') {
-        api_masto_error(m->r, 400, arena_printf(m->r->arena, "%s must be a number", name));
-        return false;
-    }
-    *out = v < lo ? lo : v > hi ? hi : (int)v;
-    return true;
-}
-
 /* GET /api/v1/accounts/search?q=&limit=&offset=&following=&resolve= */
 static void handle_account_search(struct http_req *r)
 {
@@ -932,21 +932,22 @@ static void handle_notif_clear(struct http_req *r)
 }
 
 /* GET /api/v1/notifications/unread_count: those past the notifications
- * marker (POST /api/v1/markers marks them read). */
+ * marker (POST /api/v1/markers marks them read), at most limit (Mastodon:
+ * default 100, at most 1000). */
 static void handle_notif_unread(struct http_req *r)
 {
     struct masto_req *m = api_masto_auth(r, "read:notifications", true);
     int64_t n = 0;
-    int rc;
+    int limit, rc;
 
-    if (m == NULL)
+    if (m == NULL || !int_param(m, "limit", 100, 1, 1000, &limit))
         return;
     rc = store_mb_notif_unread(m->st, m->viewer, &n);
     if (rc != TD_OK) {
         api_masto_fail(r, rc, NULL);
         return;
     }
-    api_masto_send(r, 200, json_pack("{s:I}", "count", (json_int_t)n));
+    api_masto_send(r, 200, json_pack("{s:I}", "count", (json_int_t)(n < limit ? n : limit)));
 }
 
 /* ---- markers (stored per account: home and notifications) ---- */

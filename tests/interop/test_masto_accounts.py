@@ -279,6 +279,8 @@ def test_notifications_and_markers(make_tandem):
     assert b.get("/api/v1/notifications/" + n[0]["id"]).status_code == 404
     assert a.get("/api/v1/notifications/abc").json() == NOT_FOUND
     assert a.get("/api/v1/notifications/unread_count").json() == {"count": 4}
+    r = a.get("/api/v1/notifications/unread_count", params={"limit": 3})
+    assert r.json() == {"count": 3}
     assert a.get("/api/v1/markers", params={"timeline[]": ["notifications", "home"]}).json() == {}
     r = a.post("/api/v1/markers", data={"notifications[last_read_id]": n[1]["id"],
                                         "home[last_read_id]": m2["id"]})
