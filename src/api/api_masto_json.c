@@ -555,3 +555,40 @@ json_t *api_masto_relationship(const struct store_mb_relationship *rel)
                      "requested", rel->requested, "requested_by", rel->requested_by,
                      "domain_blocking", 0, "endorsed", 0, "note", "");
 }
+
+/* ---- for the serialized caches (api_masto_cache.c) ---- */
+
+json_t *api_masto_status_core(struct masto_req *m, const struct store_mb_post *p)
+{
+    struct masto_req anon = *m;
+    struct store_mb_post shell = *p;
+    json_t *j;
+
+    anon.viewer = 0; /* no viewer fields: they are added per reader */
+    if (p->reblog_of_id != 0) {
+        shell.content = "";
+        shell.spoiler_text = "";
+        shell.nmedia = shell.nmentions = shell.ntags = 0;
+        shell.in_reply_to_id = shell.in_reply_to_account_id = 0;
+        shell.replies_count = shell.reblogs_count = shell.favourites_count = 0;
+    }
+    j = status_build(&anon, &shell);
+    if (j == NULL)
+        return NULL;
+    json_object_del(j, "account");
+    if (p->reblog_of_id != 0)
+        json_object_del(j, "reblog");
+    return j;
+}
+
+json_t *api_masto_account_fresh(struct masto_req *m, int64_t id)
+{
+    struct account a;
+    json_t *j;
+
+    if (store_account_get_by_id(m->st, id, &a) != TD_OK)
+        return NULL;
+    j = account_build(m, &a);
+    store_account_clear(&a);
+    return j;
+}
