@@ -2,6 +2,11 @@
 """The Mastodon API's accounts, relationships, follows, blocks, mutes,
 follow requests, favourites, notifications, markers and search, with
 requests and with Mastodon.py."""
+import json
+import os
+import shutil
+import subprocess
+
 import pytest
 
 import masto
@@ -472,3 +477,49 @@ def test_bad_input(make_tandem):
     assert r.status_code == 422
     r = a.patch("/api/v1/accounts/update_credentials", data={"display_name": "a\x01b"})
     assert r.status_code == 422 and "error" in r.json()
+
+
+def test_toot(make_tandem, tmp_path):
+    """toot, the command-line client: follows, mutes, blocks, whois, search,
+    notifications."""
+    if shutil.which("toot") is None:
+        pytest.skip("toot is not installed")
+    t, u, ids = start(make_tandem, "alice", "bob")
+    host = t.url.split("//")[1]
+    cid, secret = masto.add_client(t)
+    cfg = {"apps": {host: {"instance": host, "base_url": t.url, "client_id": cid,
+                           "client_secret": secret}},
+           "users": {"alice@" + host: {"instance": host, "username": "alice",
+                                       "access_token": masto.token(t, "alice",
+                                                                   client=(cid, secret))}},
+           "active_user": "alice@" + host}
+    (tmp_path / "toot").mkdir()
+    (tmp_path / "toot" / "config.json").write_text(json.dumps(cfg))
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
+
+    def toot(*args):
+        r = subprocess.run(["toot", *args], env=env, capture_output=True, text=True,
+                           timeout=60, stdin=subprocess.DEVNULL)
+        return r.returncode, r.stdout + r.stderr
+
+    rc, out = toot("follow", "bob")
+    assert rc == 0 and "now following" in out.lower(), out
+    rc, out = toot("following", "alice")
+    assert rc == 0 and "bob" in out, out
+    rc, out = toot("whois", "bob")
+    assert rc == 0 and "bob" in out, out
+    rc, out = toot("search", "bo")
+    assert rc == 0 and "bob" in out, out
+    rc, out = toot("mute", "bob")
+    assert rc == 0, out
+    assert u["alice"].get("/api/v1/mutes").json()[0]["id"] == ids["bob"]
+    rc, out = toot("unmute", "bob")
+    assert rc == 0 and u["alice"].get("/api/v1/mutes").json() == [], out
+    rc, out = toot("block", "bob")
+    assert rc == 0 and u["alice"].get("/api/v1/blocks").json()[0]["id"] == ids["bob"], out
+    rc, out = toot("unblock", "bob")
+    assert rc == 0, out
+    u["bob"].post("/api/v1/accounts/%s/follow" % ids["alice"])
+    post(u["bob"], "hey @alice")
+    rc, out = toot("notifications", "--no-color")
+    assert rc == 0 and "hey" in out and "bob" in out, out
