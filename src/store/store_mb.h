@@ -300,6 +300,10 @@ int store_mb_blocks(struct store *st, int64_t account_id, const struct store_mb_
 int store_mb_mute(struct store *st, int64_t account_id, int64_t target, bool hide_notifications,
                   int64_t expires_at);
 int store_mb_unmute(struct store *st, int64_t account_id, int64_t target);
+/** When account_id's mute of target ends (*expires_at 0: never).
+ *  TD_ENOTFOUND when there is no mute, or it has ended. */
+int store_mb_mute_expires(struct store *st, int64_t account_id, int64_t target,
+                          int64_t *expires_at);
 /** Accounts account_id mutes, expired mutes left out (cursor: the mute). */
 int store_mb_mutes(struct store *st, int64_t account_id, const struct store_mb_page *pg,
                    struct store_mb_list *out);
@@ -421,6 +425,34 @@ int store_mb_account_flags(struct store *st, int64_t account_id, bool *locked,
                            bool *discoverable);
 int store_mb_account_set_flags(struct store *st, int64_t account_id, bool locked,
                                bool discoverable);
+
+/* ---- full-text search and read markers (migration 0011_mb_search) ---- */
+
+#define STORE_MB_FTS_QUERY_MAX 512 /* bytes of a search query */
+#define STORE_MB_FTS_WORDS_MAX 16  /* words of a search query */
+
+/** Posts (not reblogs) whose source text holds every word of query (split
+ *  on ASCII white space; each word is matched as an FTS5 string, so no
+ *  query syntax reaches the index), newest first, with after < id < before
+ *  (before 0: no upper bound), at most max into ids; *n gets the count.
+ *  TD_EINVAL for an empty query or one over STORE_MB_FTS_QUERY_MAX. EVERY
+ *  visibility: the caller keeps what the viewer may see (mb_visible()). */
+int store_mb_post_search(struct store *st, const char *query, int64_t before, int64_t after,
+                         int64_t *ids, size_t max, size_t *n);
+
+/* Mastodon's Marker: where an account stopped reading a timeline. */
+struct store_mb_marker {
+    int64_t last_read_id;
+    int64_t version;    /* 1 for the first save, then one more per save */
+    int64_t updated_at; /* ms */
+};
+/** timeline: "home" or "notifications" (TD_EINVAL otherwise). TD_ENOTFOUND
+ *  when never saved. */
+int store_mb_marker_get(struct store *st, int64_t account_id, const char *timeline,
+                        struct store_mb_marker *out);
+/** Save (and read back into *out, may be NULL) a marker. */
+int store_mb_marker_set(struct store *st, int64_t account_id, const char *timeline,
+                        int64_t last_read_id, struct store_mb_marker *out);
 
 /* ---- the viewer's filters, read once per list (the service's fast path) ---- */
 

@@ -453,6 +453,32 @@ static const char m0010_muc[] =
     "  updated_at INTEGER NOT NULL,\n"
     "  PRIMARY KEY (service, name));\n";
 
+/* 0011_mb_search: full-text search over the posts' source text (an
+ * external-content FTS5 table: the text lives once, in posts; the index is
+ * kept in step by triggers, reblogs left out), and the Mastodon API's
+ * read markers (home, notifications) per account. */
+static const char m0011_mb_search[] =
+    "CREATE VIRTUAL TABLE posts_fts USING fts5(source, content='posts', content_rowid='id',\n"
+    "  tokenize='unicode61 remove_diacritics 2');\n"
+    "INSERT INTO posts_fts (rowid, source) SELECT id, source FROM posts\n"
+    "  WHERE reblog_of_id IS NULL;\n"
+    "CREATE TRIGGER posts_fts_ins AFTER INSERT ON posts WHEN NEW.reblog_of_id IS NULL BEGIN\n"
+    "  INSERT INTO posts_fts (rowid, source) VALUES (NEW.id, NEW.source); END;\n"
+    "CREATE TRIGGER posts_fts_del AFTER DELETE ON posts WHEN OLD.reblog_of_id IS NULL BEGIN\n"
+    "  INSERT INTO posts_fts (posts_fts, rowid, source) VALUES ('delete', OLD.id, OLD.source);\n"
+    "  END;\n"
+    "CREATE TRIGGER posts_fts_upd AFTER UPDATE OF source ON posts\n"
+    "  WHEN OLD.reblog_of_id IS NULL BEGIN\n"
+    "  INSERT INTO posts_fts (posts_fts, rowid, source) VALUES ('delete', OLD.id, OLD.source);\n"
+    "  INSERT INTO posts_fts (rowid, source) VALUES (NEW.id, NEW.source); END;\n"
+    "CREATE TABLE mb_markers (\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+    "  timeline TEXT NOT NULL,\n"              /* 'home' or 'notifications' */
+    "  last_read_id INTEGER NOT NULL,\n"
+    "  version INTEGER NOT NULL DEFAULT 1,\n"
+    "  updated_at INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (account_id, timeline)) WITHOUT ROWID;\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
@@ -465,5 +491,6 @@ const struct store_migration store__migrations[] = {
     {"0008_microblog", m0008_microblog},
     {"0009_oauth_token_ids", m0009_oauth_token_ids},
     {"0010_muc", m0010_muc},
+    {"0011_mb_search", m0011_mb_search},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

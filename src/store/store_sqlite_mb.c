@@ -1290,6 +1290,16 @@ int store_mb_unmute(struct store *st, int64_t account_id, int64_t target)
     return EXEC(st, sql_mute_delete, NULL, account_id, target);
 }
 
+static const char sql_mute_expires[] =
+    "SELECT expires_at FROM mutes WHERE account_id = ?1 AND target_id = ?2 "
+    "AND (expires_at = 0 OR expires_at > ?3)";
+
+int store_mb_mute_expires(struct store *st, int64_t account_id, int64_t target,
+                          int64_t *expires_at)
+{
+    return SCALAR(st, sql_mute_expires, expires_at, account_id, target, store_now_ms());
+}
+
 int store_mb_mutes(struct store *st, int64_t account_id, const struct store_mb_page *pg,
                    struct store_mb_list *out)
 {
@@ -1931,4 +1941,134 @@ int store_mb_viewer_flags(struct store *st, int64_t viewer, const int64_t *ids, 
     }
     store__put(s);
     return rc == TD_ENOTFOUND ? TD_OK : rc;
+}
+
+/* ---- full-text search, markers ---- */
+
+static const char sql_fts_search[] =
+    "SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?1 AND rowid < ?2 AND rowid > ?3 "
+    "ORDER BY rowid DESC LIMIT ?4";
+static const char sql_marker_get[] =
+    "SELECT last_read_id, version, updated_at FROM mb_markers "
+    "WHERE account_id = ?1 AND timeline = ?2";
+static const char sql_marker_set[] =
+    "INSERT INTO mb_markers (account_id, timeline, last_read_id, version, updated_at) "
+    "VALUES (?1, ?2, ?3, 1, ?4) ON CONFLICT (account_id, timeline) DO UPDATE SET "
+    "last_read_id = excluded.last_read_id, version = version + 1, "
+    "updated_at = excluded.updated_at";
+
+static bool fts_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* The FTS5 expression for query: each word a double-quoted string (its own
+ * quotes doubled), joined by spaces (AND). Nothing of the user's text is
+ * read as FTS5 syntax: no operators, columns, prefixes or NEAR. Written to
+ * out (cap: 2 * STORE_MB_FTS_QUERY_MAX + 3 * STORE_MB_FTS_WORDS_MAX + 1). */
+static size_t fts_expr(const char *q, char *out)
+{
+    size_t k = 0;
+    int words = 0;
+
+    while (*q && words < STORE_MB_FTS_WORDS_MAX) {
+        while (fts_space(*q))
+            q++;
+        if (*q == '\0')
+            break;
+        if (k)
+            out[k++] = ' ';
+        out[k++] = '"';
+        for (; *q && !fts_space(*q); q++) {
+            if (*q == '"')
+                out[k++] = '"';
+            out[k++] = *q;
+        }
+        out[k++] = '"';
+        words++;
+    }
+    out[k] = '\0';
+    return k;
+}
+
+int store_mb_post_search(struct store *st, const char *query, int64_t before, int64_t after,
+                         int64_t *ids, size_t max, size_t *n)
+{
+    char expr[2 * STORE_MB_FTS_QUERY_MAX + 3 * STORE_MB_FTS_WORDS_MAX + 1];
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    *n = 0;
+    if (query == NULL || too_long(query, STORE_MB_FTS_QUERY_MAX))
+        return TD_EINVAL;
+    if (fts_expr(query, expr) == 0)
+        return TD_EINVAL;
+    rc = store__stmt(st, sql_fts_search, &s);
+    if (rc == TD_OK)
+        rc = store__bind_text(st, s, 1, expr);
+    if (rc == TD_OK)
+        rc = store__bind_i64(st, s, 2, before > 0 ? before : INT64_MAX);
+    if (rc == TD_OK)
+        rc = store__bind_i64(st, s, 3, after > 0 ? after : 0);
+    if (rc == TD_OK)
+        rc = store__bind_i64(st, s, 4, (int64_t)max);
+    while (rc == TD_OK && *n < max) {
+        rc = store__step_row(st, s);
+        if (rc == TD_OK)
+            ids[(*n)++] = sqlite3_column_int64(s, 0);
+    }
+    store__put(s);
+    return rc == TD_ENOTFOUND ? TD_OK : rc;
+}
+
+static bool marker_timeline_ok(const char *t)
+{
+    return t && (strcmp(t, "home") == 0 || strcmp(t, "notifications") == 0);
+}
+
+int store_mb_marker_get(struct store *st, int64_t account_id, const char *timeline,
+                        struct store_mb_marker *out)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!marker_timeline_ok(timeline))
+        return TD_EINVAL;
+    rc = PREP(st, sql_marker_get, &s, account_id);
+    if (rc == TD_OK)
+        rc = store__bind_text(st, s, 2, timeline);
+    if (rc == TD_OK)
+        rc = store__step_row(st, s);
+    if (rc == TD_OK) {
+        out->last_read_id = sqlite3_column_int64(s, 0);
+        out->version = sqlite3_column_int64(s, 1);
+        out->updated_at = sqlite3_column_int64(s, 2);
+    }
+    store__put(s);
+    return rc;
+}
+
+int store_mb_marker_set(struct store *st, int64_t account_id, const char *timeline,
+                        int64_t last_read_id, struct store_mb_marker *out)
+{
+    sqlite3_stmt *s = NULL;
+    struct store_mb_marker tmp;
+    int rc;
+
+    if (!marker_timeline_ok(timeline) || last_read_id < 0)
+        return TD_EINVAL;
+    rc = PREP(st, sql_marker_set, &s, account_id);
+    if (rc == TD_OK)
+        rc = store__bind_text(st, s, 2, timeline);
+    if (rc == TD_OK)
+        rc = store__bind_i64(st, s, 3, last_read_id);
+    if (rc == TD_OK)
+        rc = store__bind_i64(st, s, 4, store_now_ms());
+    if (rc == TD_OK)
+        rc = store__step_done(st, s, NULL);
+    store__put(s);
+    if (rc != TD_OK)
+        return rc;
+    return store_mb_marker_get(st, account_id, timeline, out ? out : &tmp);
 }

@@ -1399,6 +1399,105 @@ static void test_query_plans(void **state)
              "USING COVERING INDEX follows_followee (followee_id=? AND id>? AND id<?)");
 }
 
+/* ---- full-text search and markers (0011_mb_search) ---- */
+
+static size_t fts(struct fx *f, const char *q, int64_t *ids)
+{
+    size_t n = 99;
+
+    assert_int_equal(store_mb_post_search(f->st, q, 0, 0, ids, 8, &n), TD_OK);
+    return n;
+}
+
+static void test_fts_migration(void **state)
+{
+    struct fx *f = *state;
+    char sql[512];
+    int64_t ids[8];
+
+    /* Posts written before 0011 are indexed by it; reblogs are not. */
+    for (int i = 0; i < 10; i++)
+        raw_exec(f, store__migrations[i].sql);
+    snprintf(sql, sizeof(sql),
+             "PRAGMA user_version = 10; INSERT INTO accounts (id, username, username_lc, "
+             "created_at, updated_at) VALUES (7, 'Old', 'old', 1, 1);"
+             "INSERT INTO posts (id, account_id, source, created_at) VALUES (70, 7, "
+             "'an old Éclair', 1);"
+             "INSERT INTO posts (id, account_id, reblog_of_id, source, created_at) "
+             "VALUES (71, 7, 70, 'eclair', 2);");
+    raw_exec(f, sql);
+    open_ok(f);
+    assert_int_equal(fts(f, "eclair", ids), 1);
+    assert_int_equal(ids[0], 70);
+}
+
+static void test_fts(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = mkacct(f, "alice");
+    int64_t p1 = post(f, a, "The quick brown fox", STORE_MB_PUBLIC, 0);
+    int64_t p2 = post(f, a, "a lazy \"dog\" and a fox", STORE_MB_DIRECT, 0);
+    struct store_mb_post e = {.source = (char *)"a sleeping cat", .content = (char *)"x"};
+    int64_t ids[8], rb;
+    size_t n;
+
+    assert_int_equal(fts(f, "fox", ids), 2);
+    assert_int_equal(ids[0], p2); /* newest first, every visibility */
+    assert_int_equal(ids[1], p1);
+    assert_int_equal(fts(f, "QUICK  fox", ids), 1);
+    assert_int_equal(fts(f, "quick dog", ids), 0);
+    /* No FTS5 syntax gets through: operators, quotes, columns, prefixes. */
+    assert_int_equal(fts(f, "fox OR dog", ids), 0);
+    assert_int_equal(fts(f, "\"dog\"", ids), 1);
+    assert_int_equal(fts(f, "source:fox", ids), 0);
+    assert_int_equal(fts(f, "qui*", ids), 0); /* "*" inside a string: no prefix query */
+    assert_int_equal(fts(f, "NEAR(fox dog)", ids), 0);
+    assert_int_equal(fts(f, "\" OR \"", ids), 0);
+    assert_int_equal(store_mb_post_search(f->st, "   ", 0, 0, ids, 8, &n), TD_EINVAL);
+    /* Cursors. */
+    assert_int_equal(store_mb_post_search(f->st, "fox", p2, 0, ids, 8, &n), TD_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], p1);
+    assert_int_equal(store_mb_post_search(f->st, "fox", 0, p1, ids, 8, &n), TD_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], p2);
+    /* Edits and deletes keep the index in step; reblogs are not indexed. */
+    assert_int_equal(store_mb_reblog(f->st, mkacct(f, "bob"), p1, STORE_MB_PUBLIC, &rb), TD_OK);
+    assert_int_equal(fts(f, "quick", ids), 1);
+    assert_int_equal(store_mb_post_edit(f->st, p1, &e, NULL), TD_OK);
+    assert_int_equal(fts(f, "quick", ids), 0);
+    assert_int_equal(fts(f, "sleeping", ids), 1);
+    assert_int_equal(store_mb_post_delete(f->st, p1, a, NULL), TD_OK);
+    assert_int_equal(fts(f, "sleeping", ids), 0);
+    assert_int_equal(fts(f, "fox", ids), 1);
+    /* The index agrees with its content table (FTS5 fails the statement if not). */
+    raw_exec(f, "INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)");
+    /* An account's posts leave the index with it (the cascade fires the trigger). */
+    raw_exec_id(f, "DELETE FROM accounts WHERE id = ?1", a);
+    assert_int_equal(fts(f, "fox", ids), 0);
+    raw_exec(f, "INSERT INTO posts_fts (posts_fts, rank) VALUES ('integrity-check', 1)");
+}
+
+static void test_markers(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = mkacct(f, "alice");
+    struct store_mb_marker m;
+
+    assert_int_equal(store_mb_marker_get(f->st, a, "home", &m), TD_ENOTFOUND);
+    assert_int_equal(store_mb_marker_set(f->st, a, "home", 42, &m), TD_OK);
+    assert_int_equal(m.last_read_id, 42);
+    assert_int_equal(m.version, 1);
+    assert_true(m.updated_at > 0);
+    assert_int_equal(store_mb_marker_set(f->st, a, "home", 50, NULL), TD_OK);
+    assert_int_equal(store_mb_marker_get(f->st, a, "home", &m), TD_OK);
+    assert_int_equal(m.last_read_id, 50);
+    assert_int_equal(m.version, 2);
+    assert_int_equal(store_mb_marker_get(f->st, a, "notifications", &m), TD_ENOTFOUND);
+    assert_int_equal(store_mb_marker_set(f->st, a, "public", 1, &m), TD_EINVAL);
+    assert_int_equal(store_mb_marker_get(f->st, a, "public", &m), TD_EINVAL);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1424,6 +1523,9 @@ int main(void)
         T(test_account_delete_cascade),
         T(test_bulk),
         T(test_query_plans),
+        cmocka_unit_test_setup_teardown(test_fts_migration, setup_raw, teardown),
+        T(test_fts),
+        T(test_markers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
