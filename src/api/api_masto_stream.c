@@ -69,12 +69,12 @@
 #include <strings.h>
 #include <uv.h>
 
-#define STREAM_MAX_SUBS 16          /* subscriptions per WebSocket */
-#define STREAM_MAX_MESSAGE 4096     /* bytes of a client message */
-#define STREAM_TAG_MAX 100          /* bytes of a hashtag name */
-#define STREAM_SENT_RING 256        /* recent post ids per connection, for deletes */
+#define STREAM_MAX_SUBS 16      /* subscriptions per WebSocket */
+#define STREAM_MAX_MESSAGE 4096 /* bytes of a client message */
+#define STREAM_TAG_MAX 100      /* bytes of a hashtag name */
+#define STREAM_SENT_RING 256    /* recent post ids per connection, for deletes */
 #define STREAM_HEARTBEAT_MS 15000
-#define STREAM_RENDER_CACHE 64      /* distinct viewers rendered per event */
+#define STREAM_RENDER_CACHE 64 /* distinct viewers rendered per event */
 #define COOKIE_SESSION "tandem_session"
 
 enum kind {
@@ -93,40 +93,40 @@ enum kind {
 
 /* Mastodon's stream names, indexed by enum kind. */
 static const char *const kind_names[] = {
-    "user",          "user:notification",  "public",        "public:media",
-    "public:local",  "public:local:media", "public:remote", "public:remote:media",
-    "hashtag",       "hashtag:local",      "direct",
+    "user",         "user:notification",  "public",        "public:media",
+    "public:local", "public:local:media", "public:remote", "public:remote:media",
+    "hashtag",      "hashtag:local",      "direct",
 };
 
 struct sub {
-    int kind;                      /* enum kind */
-    char tag[STREAM_TAG_MAX + 1];  /* hashtag streams: the name, without '#' */
+    int kind;                     /* enum kind */
+    char tag[STREAM_TAG_MAX + 1]; /* hashtag streams: the name, without '#' */
 };
 
 /* One streaming connection: server-sent events (h) or a WebSocket (w). */
 struct sconn {
-    struct sconn *next, *prev;     /* hub.conns */
-    int64_t viewer;                /* 0 = anonymous */
-    bool may_statuses;             /* read:statuses granted */
-    bool may_notifs;               /* read:notifications granted */
-    struct http_stream *h;         /* SSE; NULL once gone */
-    struct ws *w;                  /* WebSocket; NULL once gone */
-    struct conn *conn;             /* the WebSocket's connection, for the output cap */
+    struct sconn *next, *prev; /* hub.conns */
+    int64_t viewer;            /* 0 = anonymous */
+    bool may_statuses;         /* read:statuses granted */
+    bool may_notifs;           /* read:notifications granted */
+    struct http_stream *h;     /* SSE; NULL once gone */
+    struct ws *w;              /* WebSocket; NULL once gone */
+    struct conn *conn;         /* the WebSocket's connection, for the output cap */
     struct sub subs[STREAM_MAX_SUBS];
     size_t nsubs;
     int64_t sent[STREAM_SENT_RING]; /* post ids sent lately (ring) */
     size_t nsent;
-    bool dead;                     /* gone: freed by the next sweep */
+    bool dead; /* gone: freed by the next sweep */
 };
 
 /* The streams of the server (one hub; the loop thread only). */
 struct hub {
     struct web_app *app;
-    uv_timer_t heartbeat;          /* runs while any stream is open; unref'd */
+    uv_timer_t heartbeat; /* runs while any stream is open; unref'd */
     bool ticking;
     struct sconn *conns;
-    size_t nlive;                  /* open streams (the gauge) */
-    int busy;                      /* >0: inside a fan-out or a message; no frees */
+    size_t nlive; /* open streams (the gauge) */
+    int busy;     /* >0: inside a fan-out or a message; no frees */
 };
 
 static struct hub *hub;
@@ -184,8 +184,7 @@ static struct sconn *sconn_new(int64_t viewer)
     hub->conns = c;
     hub->nlive++;
     if (!hub->ticking) {
-        uv_timer_start(&hub->heartbeat, on_heartbeat, STREAM_HEARTBEAT_MS,
-                       STREAM_HEARTBEAT_MS);
+        uv_timer_start(&hub->heartbeat, on_heartbeat, STREAM_HEARTBEAT_MS, STREAM_HEARTBEAT_MS);
         hub->ticking = true;
     }
     return c;
@@ -209,8 +208,7 @@ static void sconn_mark_sent(struct sconn *c, int64_t id)
 /* Send one event: SSE "event:/data:" lines, or a WebSocket message with the
  * payload as a JSON string, as Mastodon sends them. A reader past the
  * output cap is dropped (sconn_gone runs from inside the write). */
-static void sconn_send(struct sconn *c, const struct sub *s, const char *event,
-                       const char *payload)
+static void sconn_send(struct sconn *c, const struct sub *s, const char *event, const char *payload)
 {
     if (c->dead)
         return;
@@ -226,8 +224,7 @@ static void sconn_send(struct sconn *c, const struct sub *s, const char *event,
     json_array_append_new(names, json_string(kind_names[s->kind]));
     if (s->kind == K_HASHTAG || s->kind == K_HASHTAG_LOCAL)
         json_array_append_new(names, json_string(s->tag));
-    json_t *msg = json_pack("{s:o,s:s,s:s}", "stream", names, "event", event, "payload",
-                            payload);
+    json_t *msg = json_pack("{s:o,s:s,s:s}", "stream", names, "event", event, "payload", payload);
     char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
     json_decref(msg);
     if (text == NULL)
@@ -276,7 +273,7 @@ static void on_heartbeat(uv_timer_t *t)
 /* What one event renders, shared by every connection of the same viewer. */
 struct render {
     struct arena *arena;
-    struct http_req fake;          /* only its arena is used by the builders */
+    struct http_req fake; /* only its arena is used by the builders */
     struct masto_req m;
     const struct mb_event *ev;
     int64_t viewers[STREAM_RENDER_CACHE];
@@ -364,8 +361,7 @@ static char *render_one(struct render *rd, int64_t viewer, bool conversation)
 
 /* The payload for viewer, made once per event (conversations are made apart:
  * only direct streams want them, and they are few). */
-static const char *render_for(struct render *rd, int64_t viewer, bool conversation,
-                              char **own)
+static const char *render_for(struct render *rd, int64_t viewer, bool conversation, char **own)
 {
     *own = NULL;
     if (conversation) {
@@ -466,29 +462,23 @@ static bool has_tag(const struct mb_event *ev, const char *tag)
 }
 
 /* Does sub s of c take this update (before visibility, checked at render)? */
-static bool sub_wants_update(const struct sconn *c, const struct sub *s,
-                             const struct mb_event *ev, const int64_t *home, size_t nhome,
-                             const struct post_facts *f)
+static bool sub_wants_update(const struct sconn *c, const struct sub *s, const struct mb_event *ev,
+                             const int64_t *home, size_t nhome, const struct post_facts *f)
 {
     bool media = s->kind == K_PUBLIC_MEDIA || s->kind == K_PUBLIC_LOCAL_MEDIA;
 
     switch (s->kind) {
-    case K_USER:
-        return c->viewer && in_sorted(home, nhome, c->viewer);
+    case K_USER: return c->viewer && in_sorted(home, nhome, c->viewer);
     case K_PUBLIC:
     case K_PUBLIC_LOCAL:
     case K_PUBLIC_MEDIA:
-    case K_PUBLIC_LOCAL_MEDIA:
-        return ev->public_stream && (!media || f->has_media);
+    case K_PUBLIC_LOCAL_MEDIA: return ev->public_stream && (!media || f->has_media);
     case K_HASHTAG:
-    case K_HASHTAG_LOCAL:
-        return ev->public_stream && has_tag(ev, s->tag);
+    case K_HASHTAG_LOCAL: return ev->public_stream && has_tag(ev, s->tag);
     case K_DIRECT:
         /* conversations are for new posts; edits reach them through user */
-        return c->viewer && ev->type == MB_EV_UPDATE &&
-               in_list(ev->direct, ev->ndirect, c->viewer);
-    default: /* user:notification, public:remote */
-        return false;
+        return c->viewer && ev->type == MB_EV_UPDATE && in_list(ev->direct, ev->ndirect, c->viewer);
+    default: /* user:notification, public:remote */ return false;
     }
 }
 
@@ -587,17 +577,10 @@ static void on_event(void *ud, const struct mb_event *ev)
     hub->busy++;
     switch (ev->type) {
     case MB_EV_UPDATE:
-    case MB_EV_STATUS_UPDATE:
-        deliver_update(ev);
-        break;
-    case MB_EV_NOTIFICATION:
-        deliver_notification(ev);
-        break;
-    case MB_EV_DELETE:
-        deliver_delete(ev);
-        break;
-    default:
-        break;
+    case MB_EV_STATUS_UPDATE: deliver_update(ev); break;
+    case MB_EV_NOTIFICATION: deliver_notification(ev); break;
+    case MB_EV_DELETE: deliver_delete(ev); break;
+    default: break;
     }
     hub->busy--;
     hub_sweep();
@@ -665,8 +648,7 @@ static const char *sub_allowed(const struct sconn *c, const struct sub *s)
         if (c->viewer == 0)
             return "Missing access token";
         return c->may_notifs ? NULL : "Access token does not have the required scopes";
-    default:
-        return NULL;
+    default: return NULL;
     }
 }
 
@@ -679,8 +661,8 @@ static bool sub_same(const struct sub *a, const struct sub *b)
 
 struct who {
     int64_t viewer;
-    char *scope;     /* malloc'd; NULL when anonymous */
-    const char *protocol; /* the Sec-WebSocket-Protocol value used as the token */
+    char *scope;          /* malloc'd; NULL when anonymous */
+    const char *protocol; /* the first sub-protocol offered (arena), to echo; or NULL */
 };
 
 /* The origin (scheme://host[:port]) of base_url: its length. */
@@ -721,6 +703,22 @@ static int64_t cookie_viewer(struct http_req *r)
     return id;
 }
 
+/* The first sub-protocol the client offers (RFC 6455 §4.1 item 10: a
+ * comma-separated list), or NULL. Mastodon's server picks the first one,
+ * which its web client fills with the access token. */
+static const char *first_protocol(struct http_req *r)
+{
+    const char *p = http_req_header(r, "Sec-WebSocket-Protocol");
+    size_t n;
+
+    if (p == NULL)
+        return NULL;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    n = strcspn(p, ", \t");
+    return n ? arena_strndup(r->arena, p, n) : NULL;
+}
+
 /* Find out who r is. False if a presented token is invalid (r answered 401). */
 static bool who_is(struct http_req *r, bool websocket, struct who *w)
 {
@@ -738,19 +736,17 @@ static bool who_is(struct http_req *r, bool websocket, struct who *w)
     }
     if (token == NULL || *token == '\0')
         token = api_masto_str(m, "access_token");
-    if ((token == NULL || *token == '\0') && websocket) {
-        token = http_req_header(r, "Sec-WebSocket-Protocol");
-        w->protocol = token;
-    }
+    if (websocket)
+        w->protocol = first_protocol(r);
+    if ((token == NULL || *token == '\0') && w->protocol)
+        token = w->protocol;
     if (token == NULL || *token == '\0') {
-        w->protocol = NULL;
         if (websocket && (w->viewer = cookie_viewer(r)) != 0)
             w->scope = td_strdup("read"); /* the person's own page */
         return true;
     }
     if (oauth_access_token_check(app->oauth, token, store_now_ms(), &t) != TD_OK) {
-        http_resp_header(r, "WWW-Authenticate",
-                         "Bearer realm=\"Tandem\", error=\"invalid_token\"");
+        http_resp_header(r, "WWW-Authenticate", "Bearer realm=\"Tandem\", error=\"invalid_token\"");
         api_masto_error(r, 401, "The access token is invalid");
         return false;
     }
@@ -823,9 +819,18 @@ static void sse_open(struct http_req *r, const char *name)
     hub_sweep();
 }
 
-static void handle_user(struct http_req *r) { sse_open(r, "user"); }
-static void handle_user_notif(struct http_req *r) { sse_open(r, "user:notification"); }
-static void handle_direct(struct http_req *r) { sse_open(r, "direct"); }
+static void handle_user(struct http_req *r)
+{
+    sse_open(r, "user");
+}
+static void handle_user_notif(struct http_req *r)
+{
+    sse_open(r, "user:notification");
+}
+static void handle_direct(struct http_req *r)
+{
+    sse_open(r, "direct");
+}
 
 static void handle_public(struct http_req *r)
 {
@@ -845,8 +850,14 @@ static void handle_public_remote(struct http_req *r)
     sse_open(r, media ? "public:remote:media" : "public:remote");
 }
 
-static void handle_hashtag(struct http_req *r) { sse_open(r, "hashtag"); }
-static void handle_hashtag_local(struct http_req *r) { sse_open(r, "hashtag:local"); }
+static void handle_hashtag(struct http_req *r)
+{
+    sse_open(r, "hashtag");
+}
+static void handle_hashtag_local(struct http_req *r)
+{
+    sse_open(r, "hashtag:local");
+}
 
 static void handle_health(struct http_req *r)
 {
@@ -892,8 +903,7 @@ static void ws_handle_message(struct sconn *c, const uint8_t *data, size_t len)
     const char *why = NULL;
     struct sub s;
 
-    if (http_json_parse(a, (const char *)data, len, 4, &j, &why) != TD_OK ||
-        !json_is_object(j)) {
+    if (http_json_parse(a, (const char *)data, len, 4, &j, &why) != TD_OK || !json_is_object(j)) {
         sconn_error(c, 400, "Could not parse the message as JSON");
         goto out;
     }
@@ -965,7 +975,8 @@ static void handle_websocket(struct http_req *r)
     if (!who_is(r, true, &w))
         return;
     /* Mastodon's web client sends the token as the sub-protocol: a client
-     * that offers one must get it back (RFC 6455 §4.1 item 6). */
+     * that offers sub-protocols must get one of them back (RFC 6455 §4.1
+     * item 6), as Mastodon's server does with the first. */
     if (w.protocol && http_resp_header(r, "Sec-WebSocket-Protocol", w.protocol) != TD_OK) {
         free(w.scope);
         api_masto_error(r, 400, "Bad Sec-WebSocket-Protocol");
