@@ -985,9 +985,11 @@ static void handle_websocket(struct http_req *r)
     struct sconn *c = sconn_new(w.viewer);
     who_apply(&w, c);
     free(w.scope);
+    /* Parsed now: the request (and its parameters) is freed by the upgrade. */
     const char *stream = api_masto_str(m, "stream");
+    bool subscribe = stream != NULL && *stream != '\0';
     struct sub s;
-    const char *err = stream ? sub_parse(stream, api_masto_str(m, "tag"), &s) : NULL;
+    const char *err = subscribe ? sub_parse(stream, api_masto_str(m, "tag"), &s) : NULL;
     hub->busy++;
     c->conn = conn;
     struct ws *ws = http_ws_upgrade(r, &stream_ws_cbs, c, STREAM_MAX_MESSAGE);
@@ -995,7 +997,7 @@ static void handle_websocket(struct http_req *r)
         sconn_gone(c); /* answered 400/426; no on_close will come */
     else if (!c->dead)
         c->w = ws; /* (if on_close already ran, the server frees ws) */
-    if (c->w && stream) {
+    if (c->w && subscribe) {
         if (err)
             sconn_error(c, 400, err);
         else
