@@ -6,6 +6,7 @@ deletes, the browser session cookie on the WebSocket (only from the site's
 own origin) and the open-streams gauge."""
 import json
 import queue
+import socket
 import threading
 import time
 
@@ -59,7 +60,21 @@ class SSE:
         return name, json.loads(data) if data and data[0] in "{[" else data
 
     def close(self):
-        self.r.close()
+        hang_up(self.r)
+
+
+def hang_up(resp):
+    """Close a streamed response at once: shut the socket down first, since
+    closing the buffered reader waits for a read blocked on another thread
+    (until the next heartbeat)."""
+    conn = getattr(resp.raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    resp.close()
 
 
 def users(t, *names):
@@ -124,19 +139,21 @@ def test_sse_audiences(make_tandem):
     local = SSE(t, "/api/v1/streaming/public/local")
     remote = SSE(t, "/api/v1/streaming/public/remote")
     tag = SSE(t, "/api/v1/streaming/hashtag", params={"tag": "Tandem"})
-    for s in (bob_notif, carol_user, carol_direct, bob_direct, public, local, remote, tag):
+    tag_local = SSE(t, "/api/v1/streaming/hashtag/local", params={"tag": "#tandem"})
+    for s in (bob_notif, carol_user, carol_direct, bob_direct, public, local, remote, tag,
+              tag_local):
         assert s.r.status_code == 200, s.r.text
     time.sleep(0.3)
 
     # the gauge counts them
     m = requests.get(t.url + "/metrics", timeout=10).text
-    assert "tandem_masto_streams 9" in m
+    assert "tandem_masto_streams 10" in m
 
     p1 = post(a, "hello #tandem")
     ev = bob_user.next()
     assert ev and ev[0] == "update" and ev[1]["id"] == p1["id"], ev
     assert ev[1]["account"]["username"] == "alice" and ev[1]["favourited"] is False
-    for s in (public, local, tag):
+    for s in (public, local, tag, tag_local):
         ev = s.next()
         assert ev and ev[0] == "update" and ev[1]["id"] == p1["id"], ev
 
@@ -163,7 +180,7 @@ def test_sse_audiences(make_tandem):
     assert ev and ev[0] == "notification" and ev[1]["type"] == "mention", ev
     # sequence marks: what arrives next proves nothing came in between
     p5 = post(a, "public again #tandem")
-    for s in (public, local, tag):
+    for s in (public, local, tag, tag_local):
         ev = s.next()
         assert ev and ev[1]["id"] == p5["id"], (ev, p2["id"], p3["id"])
     ev = bob_user.next()
@@ -194,7 +211,7 @@ def test_sse_audiences(make_tandem):
     assert bob_notif.next(timeout=0.5) is None
 
     for s in (bob_user, bob_notif, carol_user, carol_direct, bob_direct, public, local,
-              remote, tag):
+              remote, tag, tag_local):
         s.close()
 
 
@@ -261,6 +278,9 @@ def test_mastodon_py_stream_user(make_tandem):
         assert kind == "notification" and n["type"] == "follow", (kind, n)
         assert n["account"]["username"] == "alice"
     finally:
+        handle.closed = True  # what close() sets first: the reader then ends quietly
+        if handle.connection is not None:
+            hang_up(handle.connection)
         handle.close()
 
 
@@ -330,6 +350,14 @@ def test_websocket(make_tandem):
     m = ws_next(ws)
     assert m["stream"] == ["user:notification"] and m["event"] == "notification", m
     assert m["payload"]["type"] == "follow"
+    ws.close()
+
+    # with a trailing slash too (Mastodon accepts both)
+    ws = websocket.create_connection(ws_url(t) + "/?stream=public:local", timeout=10)
+    time.sleep(0.2)
+    p = post(apis["alice"], "local")
+    m = ws_next(ws)
+    assert m["stream"] == ["public:local"] and m["payload"]["id"] == p["id"], m
     ws.close()
 
     # anonymous: public yes, user no; a bad token fails the handshake
