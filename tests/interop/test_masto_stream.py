@@ -273,6 +273,27 @@ def test_sse_edit_per_viewer(make_tandem):
         s.close()
 
 
+def test_sse_heartbeat_and_gauge(make_tandem):
+    """The ":)" greeting, a ":thump" comment about every 15 s, and the gauge
+    falling back when the client leaves."""
+    t = make_tandem()
+    s = SSE(t, "/api/v1/streaming/public")
+    assert s.r.status_code == 200
+    deadline = time.time() + 25
+    while s.comments < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    assert s.comments >= 2, "no heartbeat within 25 s"
+    s.close()
+
+    def gauge():
+        m = requests.get(t.url + "/metrics", timeout=10).text
+        return [ln for ln in m.splitlines() if ln.startswith("tandem_masto_streams ")]
+    deadline = time.time() + 10
+    while gauge() != ["tandem_masto_streams 0"] and time.time() < deadline:
+        time.sleep(0.1)
+    assert gauge() == ["tandem_masto_streams 0"]
+
+
 def test_mastodon_py_stream_user(make_tandem):
     t = make_tandem(start=False)
     apis, ids = users(t, "alice", "bob")
