@@ -172,5 +172,7 @@ void api_masto_apps_routes(struct http_router *rt);
 void api_masto_statuses_routes(struct http_router *rt);
 void api_masto_accounts_routes(struct http_router *rt);
 void api_masto_stream_routes(struct http_router *rt);
+/** Start the streaming API's event delivery (once app->mb exists). */
+void api_masto_stream_start(struct web_app *app);
 
 #endif

@@ -99,4 +99,40 @@ struct ws *http_ws_upgrade(struct http_req *r, const struct ws_callbacks *cb, vo
 struct conn;
 struct conn *http_req_conn(const struct http_req *r);
 
+/* Streaming responses (server-sent events, long responses written over
+ * time). http_resp_stream_begin() answers r with the status line and
+ * headers but no length: over HTTP/1.1 the body is chunked (RFC 9112 §7.1),
+ * over HTTP/1.0 it ends when the connection closes. The request is complete
+ * (counted, logged and freed) once the head is queued; the connection then
+ * belongs to the stream and is never reused for another request. Bytes the
+ * client sends afterwards are read and ignored (so its EOF is seen).
+ *
+ * Output is capped per stream: a write that would leave more than
+ * max_queued bytes waiting for a slow reader drops the connection instead
+ * of buffering without bound. gone(ud) is called exactly once when the
+ * connection goes away for any reason other than http_stream_end(): the
+ * peer left, the cap was hit (then from inside http_stream_write, which
+ * returns TD_ELIMIT), or the server is shutting down. The handle must not
+ * be used once gone has been called or http_stream_end() has returned. */
+struct http_stream;
+typedef void http_stream_gone_fn(void *ud);
+#define HTTP_STREAM_MAX_QUEUED (1024 * 1024) /* default output cap of a stream */
+
+/** Begin a streaming answer to r; max_queued 0 = HTTP_STREAM_MAX_QUEUED.
+ *  Returns NULL (and r has been answered or freed, gone is never called)
+ *  if the client has already gone, r is a HEAD request (answered with the
+ *  head alone) or the server is shutting down (503). */
+struct http_stream *http_resp_stream_begin(struct http_req *r, int status, const char *ctype,
+                                           size_t max_queued, http_stream_gone_fn *gone,
+                                           void *ud);
+/** Send len bytes (one chunk; copied). TD_OK, TD_ELIMIT when the reader is
+ *  too slow (the connection is dropped and gone has been called), TD_ECLOSED
+ *  when the connection is already closing. len 0 sends nothing. */
+int http_stream_write(struct http_stream *h, const void *data, size_t len);
+/** Bytes queued on the stream's connection, not yet taken by the kernel. */
+size_t http_stream_queued(const struct http_stream *h);
+/** End the body (last chunk) and close the connection once it is flushed.
+ *  gone is not called. */
+void http_stream_end(struct http_stream *h);
+
 #endif

@@ -34,6 +34,7 @@ enum sess_state {
     S_BODY,     /* receiving the body */
     S_HANDLING, /* the application has the request */
     S_WS,       /* upgraded to WebSocket */
+    S_STREAM,   /* a streaming answer is being written (http_resp_stream_begin) */
     S_DONE,     /* closing after an error or Connection: close */
 };
 
@@ -43,6 +44,15 @@ struct http_server {
     http_parser_settings settings;
     size_t inflight;
     bool shutting_down;
+};
+
+/* A streaming answer; lives inside its session (see http.h for the rules). */
+struct http_stream {
+    struct http_session *sess;
+    http_stream_gone_fn *gone;   /* NULL once told or ended */
+    void *ud;
+    size_t max_queued;           /* output cap in bytes */
+    bool chunked;                /* HTTP/1.1: chunked framing; 1.0: until close */
 };
 
 struct http_session {
@@ -67,6 +77,7 @@ struct http_session {
     const struct ws_callbacks *ws_user;
     void *ws_ud;
     bool ws_close_told;          /* ws_user->on_close has run */
+    struct http_stream stream;   /* valid in S_STREAM */
 };
 
 static void drive(struct http_session *s);
@@ -692,8 +703,8 @@ static void sess_data(struct conn *c, const char *data, size_t len)
 {
     struct http_session *s = (struct http_session *)c;
 
-    if (s->state == S_DONE)
-        return;
+    if (s->state == S_DONE || s->state == S_STREAM)
+        return; /* a stream's client has nothing more to say; only its EOF matters */
     if (s->state == S_WS && s->pending.len == 0 && !s->in_drive) {
         s->in_drive = true;
         ws_feed(s->ws, (const uint8_t *)data, len);
@@ -740,6 +751,11 @@ static void sess_close(struct conn *c)
         s->ws_close_told = true;
         if (s->ws_user->on_close)
             s->ws_user->on_close(s->ws_ud, 1006);
+    }
+    if (s->stream.gone) {
+        http_stream_gone_fn *gone = s->stream.gone;
+        s->stream.gone = NULL;
+        gone(s->stream.ud);
     }
 }
 
@@ -851,6 +867,108 @@ struct ws *http_ws_upgrade(struct http_req *r, const struct ws_callbacks *cb, vo
     return s->ws;
 }
 
+/* ---- streaming answers ---- */
+
+struct http_stream *http_resp_stream_begin(struct http_req *r, int status, const char *ctype,
+                                           size_t max_queued, http_stream_gone_fn *gone,
+                                           void *ud)
+{
+    struct http_session *s = r->_sess;
+    struct http_server *srv = r->server;
+    struct buf head;
+
+    if (s == NULL || r->is_head || srv->shutting_down) {
+        if (srv->shutting_down && s)
+            http_resp_text(r, 503, "the server is shutting down\n");
+        else
+            finish(r, status, ctype, "", 0); /* orphan: freed; HEAD: the head alone */
+        return NULL;
+    }
+    TD_ASSERT(!r->_answered);
+    r->_answered = true;
+    srv->inflight--;
+    if (srv->o.done)
+        srv->o.done(r, status, 0, (double)(now_ns() - r->_start_ns) / 1e9);
+    s->stream = (struct http_stream){
+        .sess = s,
+        .gone = gone,
+        .ud = ud,
+        .max_queued = max_queued ? max_queued : HTTP_STREAM_MAX_QUEUED,
+        .chunked = r->http_minor >= 1,
+    };
+    buf_init(&head, 0);
+    buf_printf(&head, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_text(status),
+               http_date());
+    if (ctype)
+        buf_printf(&head, "Content-Type: %s\r\n", ctype);
+    buf_printf(&head, "X-Request-Id: %s\r\n", r->id_str);
+    if (r->_resp_headers.len)
+        buf_append(&head, r->_resp_headers.data, r->_resp_headers.len);
+    /* RFC 9112 §6.3: without a length the body is chunked, or (HTTP/1.0)
+     * delimited by the close. */
+    buf_appends(&head, s->stream.chunked ? "Transfer-Encoding: chunked\r\n"
+                                         : "Connection: close\r\n");
+    buf_appends(&head, "\r\n");
+    s->req = NULL;
+    req_free(r, s);
+    s->state = S_STREAM;
+    buf_reset(&s->pending); /* anything pipelined behind it will not be answered */
+    conn_timer_set(&s->conn, 0, NULL);
+    conn_resume_read(&s->conn); /* to see the peer's EOF */
+    conn_write(&s->conn, head.data, head.len);
+    buf_free(&head);
+    return &s->stream;
+}
+
+int http_stream_write(struct http_stream *h, const void *data, size_t len)
+{
+    struct http_session *s = h->sess;
+    char size[24];
+    uv_buf_t bufs[3];
+    unsigned n = 0;
+    size_t total = len;
+
+    if (conn_is_closing(&s->conn))
+        return TD_ECLOSED;
+    if (len == 0)
+        return TD_OK;
+    if (h->chunked) {
+        int sl = snprintf(size, sizeof(size), "%zx\r\n", len);
+        bufs[n++] = uv_buf_init(size, (unsigned)sl);
+        total += (size_t)sl + 2;
+    }
+    if (s->conn.out_queued + total > h->max_queued) {
+        /* Redis's client output buffer limit: a reader this far behind is
+         * dropped rather than buffered for. */
+        log_info("http.stream_slow", "conn=%llu peer=%s queued=%zu",
+                 (unsigned long long)s->conn.id, s->conn.peer, s->conn.out_queued);
+        conn_abort(&s->conn); /* tells gone through sess_close */
+        return TD_ELIMIT;
+    }
+    bufs[n++] = uv_buf_init((char *)data, (unsigned)len);
+    if (h->chunked)
+        bufs[n++] = uv_buf_init("\r\n", 2);
+    return conn_writev(&s->conn, bufs, n);
+}
+
+size_t http_stream_queued(const struct http_stream *h)
+{
+    return h->sess->conn.out_queued;
+}
+
+void http_stream_end(struct http_stream *h)
+{
+    struct http_session *s = h->sess;
+
+    h->gone = NULL;
+    if (conn_is_closing(&s->conn))
+        return;
+    if (h->chunked)
+        conn_write(&s->conn, "0\r\n\r\n", 5);
+    s->state = S_DONE;
+    conn_close(&s->conn);
+}
+
 /* ---- the server ---- */
 
 int http_server_new(uv_loop_t *loop, const struct http_server_opts *o,
@@ -887,7 +1005,7 @@ static void shutdown_one(struct conn *c, void *ud)
 {
     struct http_session *s = (struct http_session *)c;
     (void)ud;
-    if (s->state == S_IDLE || s->state == S_HEAD || s->state == S_WS)
+    if (s->state == S_IDLE || s->state == S_HEAD || s->state == S_WS || s->state == S_STREAM)
         conn_close(c);
     /* S_HANDLING: finish() closes it after the answer (shutting_down). */
 }

@@ -451,7 +451,9 @@ int web_app_start(struct web_app *app, const char *base_url, char **err)
         *err = td_strdup("cannot start the microblog service");
         return rc;
     }
+    /* The cache subscribes first: it forgets changed entities before streams render. */
     app->masto_cache = api_masto_cache_new(app->mb);
+    api_masto_stream_start(app);
     app->oauth->registration = app->conf->oauth_registration;
     if (app->conf->oauth_registration_token[0])
         oauth_hash(app->conf->oauth_registration_token, app->oauth->registration_token_hash);

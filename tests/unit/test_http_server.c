@@ -6,7 +6,9 @@
  * HEAD, 100-continue), the limits (413, 414, 431, 408), malformed input
  * (400), answers deferred to a timer and requests orphaned by a closed
  * connection, and the RFC 6455 §4.2 WebSocket upgrade with echo, ping/pong
- * and the close handshake. The client thread never calls cmocka: it records
+ * and the close handshake, and streaming answers (chunked or, for HTTP/1.0,
+ * until the close; the peer leaving; the output cap; shutdown). The client
+ * thread never calls cmocka: it records
  * the first failure as text, and the main thread asserts after joining it.
  * Run it under ASan: teardown closes every handle and checks that nothing
  * is left open. */
@@ -444,6 +446,12 @@ struct fixture {
     /* WebSockets */
     struct wsctx ws[MAX_WS];
     int nws;
+    /* streaming answers */
+    struct http_stream *stream;
+    int stream_gone;
+    int stream_null; /* http_resp_stream_begin returned NULL */
+    uv_timer_t stream_timer;
+    bool stream_timer_on;
 };
 
 static struct fixture fx;
@@ -549,6 +557,53 @@ static void do_upgrade(struct http_req *r)
         w->ws = ws;
 }
 
+static void stream_gone(void *ud)
+{
+    struct fixture *f = ud;
+
+    f->stream_gone++;
+    f->stream = NULL;
+}
+
+static void stream_timer_closed(uv_handle_t *h)
+{
+    struct fixture *f = h->data;
+    f->stream_timer_on = false;
+}
+
+/* Later: a second event, then the end of the body. */
+static void stream_later(uv_timer_t *t)
+{
+    struct fixture *f = t->data;
+
+    if (f->stream) {
+        http_stream_write(f->stream, "second\n", 7);
+        http_stream_end(f->stream);
+        f->stream = NULL;
+    }
+    uv_close((uv_handle_t *)t, stream_timer_closed);
+}
+
+static void do_stream(struct http_req *r, bool hold)
+{
+    struct fixture *f = r->app;
+
+    http_resp_header(r, "Cache-Control", "no-store");
+    f->stream = http_resp_stream_begin(r, 200, "text/event-stream", hold ? 4096 : 0,
+                                       stream_gone, f);
+    if (f->stream == NULL) {
+        f->stream_null++;
+        return;
+    }
+    http_stream_write(f->stream, "first\n", 6);
+    if (!hold) {
+        uv_timer_init(&f->loop, &f->stream_timer);
+        f->stream_timer.data = f;
+        f->stream_timer_on = true;
+        uv_timer_start(&f->stream_timer, stream_later, 50, 0);
+    }
+}
+
 static void handler(struct http_req *r)
 {
     struct fixture *f = r->app;
@@ -572,6 +627,10 @@ static void handler(struct http_req *r)
         http_resp_redirect(r, 303, "/hello");
     } else if (strcmp(r->path, "/nobody") == 0) {
         http_resp_send(r, 204, NULL, NULL, 0);
+    } else if (strcmp(r->path, "/sse") == 0) {
+        do_stream(r, false);
+    } else if (strcmp(r->path, "/sse-hold") == 0) {
+        do_stream(r, true);
     } else if (strcmp(r->path, "/ws") == 0) {
         do_upgrade(r);
     } else if (strcmp(r->path, "/ws-async") == 0) {
@@ -1542,6 +1601,139 @@ static void test_ws_shutdown(void **state)
     close(fd);
 }
 
+/* ---- tests: streaming answers ---- */
+
+/* The body so far up to EOF (the server ends it). */
+static int sk_read_to_eof(struct client *c, struct sock *s)
+{
+    ssize_t n;
+
+    while ((n = sk_fill(s)) > 0)
+        ;
+    if (n < 0)
+        return cfail(c, "no EOF after the stream: %s", strerror(errno));
+    return 0;
+}
+
+static void cl_stream(struct client *c)
+{
+    struct sock *s = cl_connect(c);
+
+    CHECK(c, s != NULL);
+    TRY(c, sk_sends(c, s, "GET /sse HTTP/1.1\r\nHost: t\r\n\r\n"));
+    TRY(c, sk_read_response(c, s, &c->r, true));
+    CHECK(c, c->r.status == 200);
+    CHECK(c, resp_header(&c->r, "Content-Length") == NULL);
+    CHECK(c, resp_header(&c->r, "Transfer-Encoding") && strcmp(c->r.hval, "chunked") == 0);
+    CHECK(c, resp_header(&c->r, "Content-Type") &&
+                 strcmp(c->r.hval, "text/event-stream") == 0);
+    CHECK(c, resp_header(&c->r, "Cache-Control") != NULL);
+    /* RFC 9112 §7.1: each write is one chunk, then the last chunk. */
+    TRY(c, sk_read_to_eof(c, s));
+    CHECK(c, s->len == 28);
+    CHECK(c, memcmp(s->buf, "6\r\nfirst\n\r\n7\r\nsecond\n\r\n0\r\n\r\n", 28) == 0);
+
+    /* HTTP/1.0 has no chunks: the body ends with the connection. */
+    s = cl_connect(c);
+    CHECK(c, s != NULL);
+    TRY(c, sk_sends(c, s, "GET /sse HTTP/1.0\r\n\r\n"));
+    TRY(c, sk_read_response(c, s, &c->r, true));
+    CHECK(c, c->r.status == 200);
+    CHECK(c, resp_header(&c->r, "Transfer-Encoding") == NULL);
+    CHECK(c, resp_header(&c->r, "Connection") && strcmp(c->r.hval, "close") == 0);
+    TRY(c, sk_read_to_eof(c, s));
+    CHECK(c, s->len == 13 && memcmp(s->buf, "first\nsecond\n", 13) == 0);
+
+    /* HEAD: the head alone, no stream. */
+    TRY(c, simple(c, "HEAD /sse HTTP/1.1\r\nHost: t\r\n\r\n", NULL));
+    CHECK(c, c->r.status == 200 && c->r.body_len == 0);
+}
+
+static bool stream_timer_off(void)
+{
+    return !fx.stream_timer_on && no_conns();
+}
+
+static void test_stream(void **state)
+{
+    (void)state;
+    run_client(cl_stream);
+    assert_true(run_until(stream_timer_off, 10000));
+    assert_int_equal(count_done("/sse", 200), 3);
+    assert_int_equal(fx.stream_null, 1); /* the HEAD */
+    assert_int_equal(fx.stream_gone, 0); /* ended by the server: not "gone" */
+    assert_int_equal(http_server_inflight(fx.srv), 0);
+}
+
+/* Read the head and the first chunk, then hand the socket back. */
+static void cl_stream_hold(struct client *c)
+{
+    struct sock *s = cl_connect(c);
+
+    CHECK(c, s != NULL);
+    TRY(c, sk_sends(c, s, "GET /sse-hold HTTP/1.1\r\nHost: t\r\n\r\n"));
+    TRY(c, sk_read_response(c, s, &c->r, true));
+    CHECK(c, c->r.status == 200);
+    TRY(c, sk_need(c, s, 11));
+    CHECK(c, memcmp(s->buf, "6\r\nfirst\n\r\n", 11) == 0);
+    /* Bytes after the request are ignored, not parsed as a request. */
+    TRY(c, sk_sends(c, s, "GET /hello HTTP/1.1\r\n\r\n"));
+    c->kept_fd = cl_detach(c, s);
+}
+
+static bool stream_is_gone(void)
+{
+    return fx.stream_gone > 0;
+}
+
+static void test_stream_peer_gone(void **state)
+{
+    (void)state;
+    run_client(cl_stream_hold);
+    assert_non_null(fx.stream);
+    assert_true(fx.cl.kept_fd >= 0);
+    close(fx.cl.kept_fd);
+    assert_true(run_until(stream_is_gone, 10000));
+    assert_int_equal(fx.stream_gone, 1);
+    assert_null(fx.stream);
+    assert_true(run_until(no_conns, 10000));
+    assert_int_equal(count_done("/hello", 200), 0);
+}
+
+static void test_stream_slow_reader(void **state)
+{
+    char block[1024];
+    int rc = TD_OK;
+    int writes = 0;
+
+    (void)state;
+    memset(block, 'x', sizeof(block));
+    run_client(cl_stream_hold);
+    assert_non_null(fx.stream);
+    /* The loop does not run meanwhile, so nothing drains: the queue passes
+     * the 4096-byte cap within a few writes and the reader is dropped. */
+    while (fx.stream && writes < 100) {
+        rc = http_stream_write(fx.stream, block, sizeof(block));
+        writes++;
+    }
+    assert_int_equal(rc, TD_ELIMIT);
+    assert_true(writes <= 5);
+    assert_int_equal(fx.stream_gone, 1);
+    assert_true(run_until(no_conns, 10000));
+    close(fx.cl.kept_fd);
+}
+
+static void test_stream_shutdown(void **state)
+{
+    (void)state;
+    run_client(cl_stream_hold);
+    assert_non_null(fx.stream);
+    http_server_shutdown(fx.srv, fx.lis);
+    assert_true(run_until(stream_is_gone, 10000));
+    assert_true(run_until(no_conns, 10000));
+    close(fx.cl.kept_fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1570,6 +1762,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ws_deferred_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_shutdown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_peer_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_slow_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_shutdown, setup, teardown),
     };
 
     signal(SIGPIPE, SIG_IGN);
