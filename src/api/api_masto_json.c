@@ -478,6 +478,8 @@ json_t *api_masto_statuses(struct masto_req *m, const int64_t *ids, size_t n)
                 json_object_set_new(b.by_id, k, w);
         }
         json_decref(reb);
+    } else {
+        json_decref(b.rebloggers);
     }
     for (size_t i = 0; i < n; i++) {
         char key[24];

@@ -116,5 +116,9 @@ void web_chat_routes(struct http_router *rt);
 int web_chat_start(struct web_app *app);
 /** The logged-in person's bare JID (arena), or NULL. */
 const char *web_chat_jid(struct http_req *r);
+/* Microblog pages (web_mb.c): timelines, profiles /@name, threads, notifications, search. */
+void web_mb_routes(struct http_router *rt);
+/** GET /: the home timeline when logged in, the local timeline otherwise. */
+void web_mb_home(struct http_req *r);
 
 #endif

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Account pages: sign up, log in, log out, settings (profile, password,
- * avatar) and the public profile. Password hashing and checking run on the
- * thread pool (auth_password_*_async; a new password's SCRAM credentials for
- * the messenger are derived there too); the request waits, and its arena
+ * avatar); the public profile is web_mb.c's /@name (/u/name redirects).
+ * Password hashing and checking run on the thread pool
+ * (auth_password_*_async; a new password's SCRAM credentials for the
+ * messenger are derived there too); the request waits, and its arena
  * holds the job state, so nothing here outlives the request.
  *
  * Log-in failures are throttled per account and per client address (sliding
@@ -621,36 +622,18 @@ static void handle_avatar_post(struct http_req *r)
     web_redirect(r, "/settings?saved=avatar");
 }
 
-/* ---- public profile and avatars ---- */
+/* ---- old profile address and avatars ---- */
 
-static void handle_profile(struct http_req *r)
+/* The profile moved to /@name (web_mb.c), Mastodon's address for it. */
+static void handle_profile_moved(struct http_req *r)
 {
-    struct web_app *app = app_of(r);
-    struct account a;
-    json_t *d;
-    char joined[32];
-    time_t t;
-    struct tm tm;
+    struct buf loc;
 
-    if (store_account_get_by_name(app->store, http_req_param(r, "name"), &a) != TD_OK) {
-        web_error(r, 404, "There is no one by that name here.");
-        return;
-    }
-    if (a.disabled) {
-        store_account_clear(&a);
-        web_error(r, 404, "There is no one by that name here.");
-        return;
-    }
-    t = (time_t)(a.created_at / 1000);
-    gmtime_r(&t, &tm);
-    strftime(joined, sizeof(joined), "%B %Y", &tm);
-    d = json_pack("{s:{s:s, s:s, s:s, s:b, s:s}}", "profile", "username", a.username,
-                  "display_name", a.display_name[0] ? a.display_name : a.username, "bio", a.bio,
-                  "has_avatar", a.has_avatar, "joined", joined);
-    json_object_set_new(json_object_get(d, "profile"), "address",
-                        json_sprintf("%s@%s", a.username, app->conf->domain));
-    store_account_clear(&a);
-    web_render(r, 200, "profile", d);
+    buf_init(&loc, 0);
+    buf_appends(&loc, "/@");
+    http_url_encode(&loc, http_req_param(r, "name"), strlen(http_req_param(r, "name")));
+    http_resp_redirect(r, 301, loc.data);
+    buf_free(&loc);
 }
 
 static void handle_avatar_get(struct http_req *r)
@@ -698,6 +681,6 @@ void web_account_routes(struct http_router *rt)
     http_router_add(rt, "POST", "/settings/profile", handle_profile_post);
     http_router_add(rt, "POST", "/settings/password", handle_password_post);
     http_router_add(rt, "POST", "/settings/avatar", handle_avatar_post);
-    http_router_add(rt, "GET", "/u/:name", handle_profile);
+    http_router_add(rt, "GET", "/u/:name", handle_profile_moved);
     http_router_add(rt, "GET", "/avatars/:name", handle_avatar_get);
 }
