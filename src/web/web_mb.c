@@ -980,6 +980,16 @@ static void handle_status_action(struct http_req *r)
     }
     if (rc == TD_EEXIST) /* already done: what the person wanted */
         rc = TD_OK;
+    if (rc == TD_OK && strcmp(act, "delete") == 0) {
+        /* The post's own page is gone: back to the author's profile then. */
+        const char *back = web_form_get(r, "back");
+        const char *own = arena_printf(r->arena, "/%lld", (long long)id);
+        size_t bl = strlen(back), ol = strlen(own);
+        if (!is_fetch(r) && bl >= ol && strcmp(back + bl - ol, own) == 0) {
+            web_redirect(r, arena_printf(r->arena, "/@%s", web_ctx(r)->account.username));
+            return;
+        }
+    }
     action_done(r, m, strcmp(act, "delete") == 0 ? 0 : id, rc, &err,
                 arena_printf(r->arena, "/statuses/%lld", (long long)id));
 }

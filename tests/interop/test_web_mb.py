@@ -91,7 +91,7 @@ def test_compose_errors_keep_the_text(site):
     alice = user(site, "alice")
     r = alice.form_post("/", "/statuses", {"status": "x" * 501, "visibility": "public"})
     assert r.status_code == 422
-    assert "x" * 501 in r.text and 'class="error"' in r.text
+    assert "x" * 501 in r.text and 'role="alert"' in r.text
     r = alice.form_post("/", "/statuses", {"status": "hi", "visibility": "everyone"})
     assert r.status_code == 422
     r = alice.form_post("/", "/statuses", {"status": "", "visibility": "public"})
@@ -182,6 +182,12 @@ def test_like_boost_delete_forms(site):
     assert "Like me" not in alice.get("/@alice").text
     assert alice.get("/@alice/%s" % pid).status_code == 404
     assert bob.form_post("/", "/statuses/%s/explode" % pid, {}).status_code == 404
+    # Deleting from the post's own page goes back to the profile.
+    post(alice, "Short-lived")
+    sid = newest_id(alice, "alice")
+    r = alice.form_post("/@alice/%s" % sid, "/statuses/%s/delete" % sid,
+                        {"back": "/@alice/%s" % sid})
+    assert r.status_code == 303 and r.headers["Location"] == "/@alice"
 
 
 def test_thread_and_reply_form(site):
