@@ -361,3 +361,44 @@ def test_fragments_and_follow_requests(site):
     # Logged out, the notifications page asks to log in.
     r = Browser(site.url).get("/notifications")
     assert r.status_code == 303 and r.headers["Location"].startswith("/login")
+
+
+def test_locked_account_and_follow_requests(site):
+    alice = user(site, "alice")
+    bob = user(site, "bob")
+    carol = user(site, "carol")
+    r = alice.form_post("/settings", "/settings/privacy", {"locked": "1"})
+    assert r.status_code == 303 and r.headers["Location"] == "/settings?saved=privacy"
+    assert "checked" in alice.get("/settings").text
+    post(alice, "Locked but followers see this", visibility="private")
+    prof = bob.get("/@alice").text
+    assert "Request to follow" in prof and "approves followers" in prof
+    assert bob.form_post("/@alice", "/@alice/follow", {}).status_code == 303
+    prof = bob.get("/@alice").text
+    assert "Requested" in prof and 'action="/@alice/unfollow"' in prof
+    assert "Locked but followers" not in prof
+    carol.form_post("/@alice", "/@alice/follow", {})
+    notes = alice.get("/notifications").text
+    assert notes.count("asks to follow you") == 2
+    bob_id = re.search(r'action="/follow_requests/(\d+)/authorize"', notes)
+    ids = re.findall(r'<a class="author" href="/@(\w+)">.*?action="/follow_requests/(\d+)/authorize"',
+                     notes, re.S)
+    by_name = {n: i for n, i in ids}
+    assert bob_id and set(by_name) == {"bob", "carol"}
+    r = alice.form_post("/notifications", "/follow_requests/%s/authorize" % by_name["bob"],
+                        {"back": "/notifications"})
+    assert r.status_code == 303 and r.headers["Location"] == "/notifications"
+    r = alice.form_post("/notifications", "/follow_requests/%s/reject" % by_name["carol"], {})
+    assert r.status_code == 303
+    assert "Locked but followers see this" in bob.get("/@alice").text
+    assert 'action="/@alice/unfollow"' in bob.get("/@alice").text
+    prof = carol.get("/@alice").text
+    assert "Request to follow" in prof and "Locked but followers" not in prof
+    # The same request cannot be answered twice.
+    r = alice.form_post("/notifications", "/follow_requests/%s/authorize" % by_name["carol"], {})
+    assert r.status_code == 404
+    # Unlocking: follows are immediate again.
+    assert alice.form_post("/settings", "/settings/privacy", {}).status_code == 303
+    assert "checked" not in alice.get("/settings").text.split("/settings/privacy")[1][:400]
+    carol.form_post("/@alice", "/@alice/follow", {})
+    assert 'action="/@alice/unfollow"' in carol.get("/@alice").text
