@@ -112,6 +112,8 @@ def test_follow_from_profile_and_home_timeline(site):
     assert prof.status_code == 200
     assert 'action="/@alice/follow"' in prof.text
     assert 'rel="alternate" type="application/atom+xml" href="/@alice/feed.atom"' in prof.text
+    feed = bob.get("/@alice/feed.atom")
+    assert feed.status_code == 200 and "Before the follow" in feed.text
     r = bob.form_post("/@alice", "/@alice/follow", {"back": "/@alice"})
     assert r.status_code == 303 and r.headers["Location"] == "/@alice"
     prof = bob.get("/@alice").text
@@ -329,6 +331,9 @@ def test_image_from_the_compose_form(site):
     assert r.status_code == 303, r.text[:2000]
     c = card(alice.get("/").text, newest_id(alice, "alice"))
     assert 'alt="A red square"' in c and "/media/" in c
+    thumb = re.search(r'<img src="([^"]+/media/[^"]+)"', c).group(1).replace("&#x2F;", "/")
+    img = Browser(site.url).s.get(thumb.replace("&amp;", "&"), timeout=30)
+    assert img.status_code == 200 and img.headers["Content-Type"].startswith("image/")
     # Not an image: refused with the form again.
     r = alice.post("/statuses", data={"csrf": token, "status": "Broken picture"},
                    files={"media": ("x.png", b"<svg onload=alert(1)>", "image/png")})
@@ -402,3 +407,20 @@ def test_locked_account_and_follow_requests(site):
     assert "checked" not in alice.get("/settings").text.split("/settings/privacy")[1][:400]
     carol.form_post("/@alice", "/@alice/follow", {})
     assert 'action="/@alice/unfollow"' in carol.get("/@alice").text
+
+
+def test_pages_show_what_the_api_did(site):
+    """Posts made and edited through the Mastodon API show on the pages the
+    same way (one service underneath), the edit marked."""
+    from masto import Api, token
+    alice = user(site, "alice")
+    api = Api(site, token(site, "alice", PW))
+    r = api.post("/api/v1/statuses", data={"status": "Via the API", "spoiler_text": "Spoilers"})
+    assert r.status_code == 200, r.text
+    sid = r.json()["id"]
+    c = card(alice.get("/").text, sid)
+    assert "<details class=\"cw\">" in c and "Spoilers" in c and "edited" not in c
+    r = api.put("/api/v1/statuses/%s" % sid, data={"status": "Via the API, edited"})
+    assert r.status_code == 200, r.text
+    c = card(Browser(site.url).get("/@alice/%s" % sid).text, sid)
+    assert "Via the API, edited" in c and "· edited" in c
