@@ -120,5 +120,9 @@ const char *web_chat_jid(struct http_req *r);
 void web_feed_routes(struct web_app *app);
 /** Append s[0..n) escaped as XML text, without what XML 1.0 forbids. */
 void web_feed_xml_text(struct buf *b, const char *s, size_t n);
+/* Microblog pages (web_mb.c): timelines, profiles /@name, threads, notifications, search. */
+void web_mb_routes(struct http_router *rt);
+/** GET /: the home timeline when logged in, the local timeline otherwise. */
+void web_mb_home(struct http_req *r);
 
 #endif

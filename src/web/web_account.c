@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Account pages: sign up, log in, log out, settings (profile, password,
- * avatar) and the public profile. Password hashing and checking run on the
- * thread pool (auth_password_*_async; a new password's SCRAM credentials for
- * the messenger are derived there too); the request waits, and its arena
+ * avatar); the public profile is web_mb.c's /@name (/u/name redirects).
+ * Password hashing and checking run on the thread pool
+ * (auth_password_*_async; a new password's SCRAM credentials for the
+ * messenger are derived there too); the request waits, and its arena
  * holds the job state, so nothing here outlives the request.
  *
  * Log-in failures are throttled per account and per client address (sliding
@@ -19,6 +20,8 @@
 #include "core/log.h"
 #include "http/http_multipart.h"
 #include "http/http_router.h"
+#include "social/mb.h"
+#include "store/store_mb.h"
 #include "store/store_scram.h"
 #include "web/web.h"
 
@@ -414,6 +417,9 @@ static json_t *settings_data(struct http_req *r, const char *error, const char *
                           (json_int_t)(app_of(r)->conf->avatar_max_bytes / 1024));
     json_object_set_new(d, "address",
                         json_sprintf("%s@%s", a->username, app_of(r)->conf->domain));
+    bool locked = false, discoverable = true;
+    store_mb_account_flags(app_of(r)->store, a->id, &locked, &discoverable);
+    json_object_set_new(d, "locked", json_boolean(locked));
     return d;
 }
 
@@ -432,6 +438,8 @@ static void handle_settings_get(struct http_req *r)
         msg = "Your password was changed. Other sessions were logged out.";
     else if (saved && strcmp(saved, "avatar") == 0)
         msg = "Your picture was updated.";
+    else if (saved && strcmp(saved, "privacy") == 0)
+        msg = "Your privacy setting was saved.";
     web_render(r, 200, "settings", settings_data(r, NULL, msg));
 }
 
@@ -466,6 +474,8 @@ static void handle_profile_post(struct http_req *r)
         web_error(r, 500, "The profile could not be saved.");
         return;
     }
+    if (app_of(r)->mb) /* its caches hold the old name */
+        mb_account_changed(app_of(r)->mb, ctx->account.id);
     web_redirect(r, "/settings?saved=profile");
 }
 
@@ -618,39 +628,44 @@ static void handle_avatar_post(struct http_req *r)
         web_error(r, 500, "The picture could not be saved.");
         return;
     }
+    if (app->mb)
+        mb_account_changed(app->mb, ctx->account.id);
     web_redirect(r, "/settings?saved=avatar");
 }
 
-/* ---- public profile and avatars ---- */
-
-static void handle_profile(struct http_req *r)
+/* Locked accounts (Mastodon's "manually approve followers"): follows
+ * become requests the owner accepts or rejects from the notifications. */
+static void handle_privacy_post(struct http_req *r)
 {
     struct web_app *app = app_of(r);
-    struct account a;
-    json_t *d;
-    char joined[32];
-    time_t t;
-    struct tm tm;
+    struct web_ctx *ctx = web_ctx(r);
+    bool locked = false, discoverable = true;
 
-    if (store_account_get_by_name(app->store, http_req_param(r, "name"), &a) != TD_OK) {
-        web_error(r, 404, "There is no one by that name here.");
+    if (!settings_post_start(r))
+        return;
+    store_mb_account_flags(app->store, ctx->account.id, &locked, &discoverable);
+    locked = strcmp(web_form_get(r, "locked"), "1") == 0;
+    if (store_mb_account_set_flags(app->store, ctx->account.id, locked, discoverable) != TD_OK) {
+        web_error(r, 500, "The setting could not be saved.");
         return;
     }
-    if (a.disabled) {
-        store_account_clear(&a);
-        web_error(r, 404, "There is no one by that name here.");
-        return;
-    }
-    t = (time_t)(a.created_at / 1000);
-    gmtime_r(&t, &tm);
-    strftime(joined, sizeof(joined), "%B %Y", &tm);
-    d = json_pack("{s:{s:s, s:s, s:s, s:b, s:s}}", "profile", "username", a.username,
-                  "display_name", a.display_name[0] ? a.display_name : a.username, "bio", a.bio,
-                  "has_avatar", a.has_avatar, "joined", joined);
-    json_object_set_new(json_object_get(d, "profile"), "address",
-                        json_sprintf("%s@%s", a.username, app->conf->domain));
-    store_account_clear(&a);
-    web_render(r, 200, "profile", d);
+    if (app->mb)
+        mb_account_changed(app->mb, ctx->account.id);
+    web_redirect(r, "/settings?saved=privacy");
+}
+
+/* ---- old profile address and avatars ---- */
+
+/* The profile moved to /@name (web_mb.c), Mastodon's address for it. */
+static void handle_profile_moved(struct http_req *r)
+{
+    struct buf loc;
+
+    buf_init(&loc, 0);
+    buf_appends(&loc, "/@");
+    http_url_encode(&loc, http_req_param(r, "name"), strlen(http_req_param(r, "name")));
+    http_resp_redirect(r, 301, loc.data);
+    buf_free(&loc);
 }
 
 static void handle_avatar_get(struct http_req *r)
@@ -698,6 +713,7 @@ void web_account_routes(struct http_router *rt)
     http_router_add(rt, "POST", "/settings/profile", handle_profile_post);
     http_router_add(rt, "POST", "/settings/password", handle_password_post);
     http_router_add(rt, "POST", "/settings/avatar", handle_avatar_post);
-    http_router_add(rt, "GET", "/u/:name", handle_profile);
+    http_router_add(rt, "POST", "/settings/privacy", handle_privacy_post);
+    http_router_add(rt, "GET", "/u/:name", handle_profile_moved);
     http_router_add(rt, "GET", "/avatars/:name", handle_avatar_get);
 }

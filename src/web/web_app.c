@@ -82,6 +82,9 @@ static json_t *common_data(struct http_req *r)
             json_pack("{s:s, s:s, s:b, s:s}", "username", a->username, "display_name",
                       a->display_name[0] ? a->display_name : a->username, "is_admin",
                       a->is_admin, "jid", web_chat_jid(r)));
+        int64_t unread = 0; /* the navigation's notification badge */
+        if (app->mb && store_mb_notif_unread(app->store, a->id, &unread) == TD_OK && unread)
+            json_object_set_new(json_object_get(d, "me"), "unread", json_integer(unread));
     }
     return d;
 }
@@ -272,7 +275,7 @@ static void handle_static(struct http_req *r)
 
 static void handle_home(struct http_req *r)
 {
-    web_render(r, 200, "home", NULL);
+    web_mb_home(r);
 }
 
 /* ---- dispatch ---- */
@@ -424,6 +427,7 @@ int web_app_init(struct web_app *app, uv_loop_t *loop, struct conf *conf, struct
     web_account_routes(app->router);
     web_oauth_routes(app->router);
     web_chat_routes(app->router);
+    web_mb_routes(app->router);
     api_oauth_routes(app->router);
     api_masto_routes(app->router);
     return TD_OK;

@@ -107,7 +107,7 @@ test('sign up, log in, edit profile, upload a picture', async () => {
     await page.waitForURL('**/settings?saved=avatar');
     await page.screenshot({ path: join(artifacts, 'settings-phone.png'), fullPage: true });
 
-    await page.goto(t.url + '/u/walter');
+    await page.goto(t.url + '/@walter');
     assert.equal(await page.textContent('h1'), 'Walter Wu 吴');
     assert.match(await page.textContent('.bio'), /<b>not bold<\/b>/); // shown as text
     const img = await page.waitForSelector('img.avatar');

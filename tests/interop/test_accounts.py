@@ -120,7 +120,7 @@ def test_csrf_rejected(tandem, browser):
     assert browser.login("gina").status_code == 303
     r = browser.post("/settings/profile", {"display_name": "Hacked", "bio": ""})
     assert r.status_code == 403
-    assert "Hacked" not in browser.get("/u/gina").text
+    assert "Hacked" not in browser.get("/@gina").text
 
 
 def test_profile_and_public_page(tandem, browser):
@@ -128,12 +128,12 @@ def test_profile_and_public_page(tandem, browser):
     r = browser.form_post("/settings", "/settings/profile",
                           {"display_name": "Hana 花", "bio": "Line one\nLine <two> & more"})
     assert r.status_code == 303 and r.headers["Location"] == "/settings?saved=profile"
-    page = Browser(tandem.url).get("/u/hana")
+    page = Browser(tandem.url).get("/@hana")
     assert page.status_code == 200
     assert "Hana 花" in page.text
     assert "Line &lt;two&gt; &amp; more" in page.text
     assert "hana@localhost" in page.text
-    assert Browser(tandem.url).get("/u/nobody").status_code == 404
+    assert Browser(tandem.url).get("/@nobody").status_code == 404
     # Limits and control characters.
     r = browser.form_post("/settings", "/settings/profile", {"display_name": "x" * 65, "bio": ""})
     assert r.status_code == 422 and "too long" in r.text
@@ -172,7 +172,7 @@ def test_avatar_upload(make_tandem):
     assert img.headers["Content-Type"] == "image/png" and img.content == png
     etag = img.headers["ETag"]
     assert Browser(t.url).get("/avatars/jane", headers={"If-None-Match": etag}).status_code == 304
-    assert "/avatars/jane" in Browser(t.url).get("/u/jane").text
+    assert "/avatars/jane" in Browser(t.url).get("/@jane").text
     # Not an image, whatever the client claims.
     r = b.post("/settings/avatar", data={"csrf": token},
                files={"avatar": ("x.png", b"<svg onload=alert(1)>", "image/png")})
@@ -220,7 +220,7 @@ def test_disabled_account(tandem):
     assert "Log in" in b.get("/").text            # session ended
     r = Browser(tandem.url).login("liam")
     assert r.status_code == 403 and "disabled" in r.text
-    assert Browser(tandem.url).get("/u/liam").status_code == 404
+    assert Browser(tandem.url).get("/@liam").status_code == 404
     assert tandem.cli("user", "enable", "liam").returncode == 0
     assert Browser(tandem.url).login("liam").status_code == 303
 

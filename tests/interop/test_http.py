@@ -193,12 +193,12 @@ def test_path_traversal(tandem):
 
 def test_metrics(tandem):
     requests.get(tandem.url + "/healthz", timeout=10)
-    requests.get(tandem.url + "/u/nobody", timeout=10)
+    requests.get(tandem.url + "/@nobody", timeout=10)
     m = requests.get(tandem.url + "/metrics", timeout=10)
     assert m.status_code == 200 and m.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     text = m.text
     assert re.search(r'tandem_http_requests_total\{route="/healthz",method="GET",status="200"\} \d+', text)
-    assert 'route="/u/:name",method="GET",status="404"' in text
+    assert 'route="/@:name",method="GET",status="404"' in text
     assert 'tandem_http_request_duration_seconds_bucket{route="/healthz",le="+Inf"}' in text
     assert re.search(r"^tandem_open_connections \d+", text, re.M)
     assert re.search(r"^tandem_loop_lag_seconds [0-9.]+", text, re.M)

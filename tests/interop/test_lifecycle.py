@@ -43,7 +43,7 @@ def test_ack_survives_kill9(make_tandem):
     assert r.status_code == 303                           # acknowledged
     t.stop(signal.SIGKILL)
     t.start()
-    page = requests.get(t.url + "/u/rosa", timeout=10)
+    page = requests.get(t.url + "/@rosa", timeout=10)
     assert page.status_code == 200 and "Rosa R" in page.text and "kept" in page.text
     assert Browser(t.url).login("rosa").status_code == 303
 
