@@ -938,10 +938,16 @@ static void handle_upload(struct http_req *r)
 }
 
 /* The HTTP server asks each request head for its body limit: the upload PUT
- * route takes files up to xmpp.upload_max_bytes, every other request keeps
+ * route takes files up to xmpp.upload_max_bytes, the Mastodon API's media
+ * uploads microblog.media_max_bytes, every other request keeps
  * http.max_body_bytes. */
 static size_t body_limit(const struct http_req *r)
 {
+    struct web_app *app = r->app;
+    /* Mastodon API media uploads: microblog.media_max_bytes and the multipart framing. */
+    if (app && strcmp(r->method, "POST") == 0 &&
+        (strcmp(r->path, "/api/v1/media") == 0 || strcmp(r->path, "/api/v2/media") == 0))
+        return (size_t)app->conf->mb_media_max_bytes + 64 * 1024;
     return xmpp_web ? xmpp_upload_body_limit(xmpp_web, r) : 0;
 }
 

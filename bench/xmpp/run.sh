@@ -17,8 +17,8 @@
 # BENCH_TSUNG (1: also run tsung; 0 skips), BENCH_TSUNG_USERS (500),
 # BENCH_TSUNG_RATE (2000 messages/s offered), BENCH_THREADS (2 driver loops),
 # BENCH_CONCURRENCY (200 logins in flight), TANDEM_BIN (skip the build),
-# BENCH_TANDEM_LOG_LEVEL (warn; info logs every session), BENCH_KEEP=1 (keep
-# the temp dir). More in bench/xmpp/README.md.
+# BENCH_TANDEM_LOG_LEVEL (warn; info logs every session), BENCH_MAM (on: every
+# server archives messages; off: none does), BENCH_KEEP=1 (keep the temp dir). More in bench/xmpp/README.md.
 # Runs as root on Debian 12 (installs prosody, ejabberd, tsung when missing).
 # Each server runs from its own config in a temp dir on its own free loopback
 # port, never as the system service; everything started is stopped on exit.
@@ -42,6 +42,13 @@ TSUNG_RATE=${BENCH_TSUNG_RATE:-2000}
 TSUNG_ARRIVAL=${BENCH_TSUNG_ARRIVAL:-10}
 THREADS=${BENCH_THREADS:-2}
 CONCURRENCY=${BENCH_CONCURRENCY:-200}
+# Message archives (XEP-0313): "on" has all three servers archive every chat
+# message (Prosody's mod_mam and ejabberd's mod_mam set to always; Tandem's
+# MAM is always there, default always); "off" has none archive (no mod_mam in
+# Prosody and ejabberd; the driver's clients set Tandem's preference to never
+# before going online). Mixing the two measures different work.
+MAM=${BENCH_MAM:-on}
+case $MAM in on) MAM_ARGS=() ;; off) MAM_ARGS=(--mam-never) ;; *) echo "BENCH_MAM is on or off" >&2; exit 2 ;; esac
 DOMAIN=localhost
 PASSWORD='bench password'
 
@@ -210,7 +217,12 @@ c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 storage = "internal"
-modules_enabled = { "roster", "saslauth", "disco", "ping", "register" }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "register"$( [ "$MAM" = on ] && echo ', "mam"' || true) }
+default_archive_policy = true
+archive_expires_after = "never"
+-- Archives in Prosody's default store ("internal", files). Its SQLite store
+-- (storage = { archive = "sql" }, lua-dbi-sqlite3) was tried and delivered
+-- far fewer messages (a transaction per message), so the faster one is used.
 certificates = "$d/certs"
 modules_disabled = { "s2s", "tls" }
 allow_registration = true -- for tsung's accounts; loopback is allow-listed
@@ -278,6 +290,7 @@ modules:
   mod_ping: {}
   mod_roster: {}
   mod_offline: {}
+$( [ "$MAM" = on ] && printf '  mod_mam:\n    default: always\n    db_type: mnesia\n' || true)
   mod_register:
     ip_access: all
     access: register
@@ -336,7 +349,8 @@ run_load() {
     shift 2
     out=$(timeout 900 "$LOAD" --port "$PORT" --domain "$DOMAIN" --password "$PASSWORD" \
           --threads "$THREADS" --concurrency "$CONCURRENCY" --mech sha1 \
-          --scram-cache "$CACHE_DIR/$srv" --quiet "$@") || die "$srv $label: xmppload failed"
+          --scram-cache "$CACHE_DIR/$srv" --quiet "${MAM_ARGS[@]}" "$@") ||
+        die "$srv $label: xmppload failed"
     # shellcheck disable=SC2001 # indent every line
     echo "$out" | sed "s/^/    /" >&2
     echo "$srv $label $(echo "$out" | tr '\n' ' ')" >>"$RESULTS"

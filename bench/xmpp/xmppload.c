@@ -61,6 +61,7 @@ static struct {
     double rate, drain_s, login_timeout_s, hold_s, settle_s;
     int mech_pref;     /* -1: SHA-256 when offered, else SHA-1 */
     bool reg, quiet, pw_suffix;
+    bool mam_never; /* ask for no archiving (XEP-0313 prefs) before going online */
     int npids;
     long pids[MAX_PIDS];
 } opt = {
@@ -516,6 +517,20 @@ static void went_online(struct client *c)
     start_next(c->w);
 }
 
+/* Initial presence (RFC 6121 §4.2), after the archive preference when the
+ * run compares servers with archiving off: XEP-0313 §7 default='never'. A
+ * server without MAM answers with an error, which is ignored. */
+static void go_online(struct client *c)
+{
+    static const char never[] = "<iq type='set' id='mamprefs'><prefs xmlns='urn:xmpp:mam:2' "
+                                "default='never'/></iq>";
+
+    if (opt.mam_never)
+        csend(c, never, sizeof(never) - 1);
+    csend(c, "<presence/>", 11);
+    went_online(c);
+}
+
 static void on_message(struct client *c, const char *s, const char *e)
 {
     const char *b = find(s, e, "<body>T");
@@ -637,14 +652,12 @@ static void on_stanza(struct client *c, const char *s, const char *e)
             c->st = S_SESSION;
             return;
         }
-        csend(c, "<presence/>", 11);
-        went_online(c);
+        go_online(c);
         return;
     case S_SESSION:
         if (!name_is(s, e, "iq"))
             return;
-        csend(c, "<presence/>", 11);
-        went_online(c);
+        go_online(c);
         return;
     case S_ONLINE:
         if (name_is(s, e, "message")) {
@@ -1021,7 +1034,7 @@ static void usage(void)
           "  [--concurrency logins in flight] [--mech sha1|sha256|best]\n"
           "  [--scram-cache FILE] [--server-pid PID]... [--hold SECONDS]\n"
           "  [--settle SECONDS] [--drain SECONDS] [--login-timeout SECONDS]\n"
-          "  [--register] [--password-suffix] [--quiet]\n"
+          "  [--register] [--password-suffix] [--mam-never] [--quiet]\n"
           "Prints key=value lines (see bench/xmpp/README.md).\n",
           stderr);
     exit(2);
@@ -1069,6 +1082,9 @@ int main(int argc, char **argv)
             takes = false;
         } else if (strcmp(a, "--password-suffix") == 0) {
             opt.pw_suffix = true;
+            takes = false;
+        } else if (strcmp(a, "--mam-never") == 0) {
+            opt.mam_never = true;
             takes = false;
         } else if (strcmp(a, "--quiet") == 0) {
             opt.quiet = true;

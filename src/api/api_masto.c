@@ -425,7 +425,15 @@ static void link_one(struct masto_req *m, struct buf *b, const char *rel, const 
 
     if (b->len)
         buf_appends(b, ", ");
-    buf_printf(b, "<%s%s?", m->base, m->r->path);
+    buf_printf(b, "<%s", m->base);
+    /* the decoded path again as a URL ("/api/v1/timelines/tag/café") */
+    for (const char *p = m->r->path; *p; p++) {
+        if (*p == '/')
+            buf_putc(b, '/');
+        else
+            http_url_encode(b, p, 1);
+    }
+    buf_putc(b, '?');
     http_form_parse(m->r->arena, m->r->query, strlen(m->r->query), PARAMS_MAX_PAIRS, &kv);
     for (size_t i = 0; i < kv.len; i++) {
         const char *n = kv.items[i].name;

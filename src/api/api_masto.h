@@ -151,6 +151,22 @@ const char *api_masto_media_url(struct masto_req *m, int64_t id, const char *kin
 /** Check the key in a media URL. */
 bool api_masto_media_key_ok(struct web_app *app, int64_t id, const char *key);
 
+/* ---- timelines as text (api_masto_cache.c): the fast path for lists ---- */
+
+struct masto_cache;
+/** The serialized-entity cache, subscribed to mb's change events. */
+struct masto_cache *api_masto_cache_new(struct mb *mb);
+void api_masto_cache_free(struct masto_cache *c);
+/** Answer 200 with the Status entities of ids (from the service's lists, so
+ *  visible to m->viewer), the same JSON api_masto_statuses() gives, built
+ *  from cached pieces. */
+void api_masto_send_statuses(struct masto_req *m, const int64_t *ids, size_t n);
+void api_masto_send_status_list(struct masto_req *m, const struct store_mb_list *l);
+/* For api_masto_cache.c: a post's entity without "account", the reader's
+ * fields and (for a reblog) "reblog"; an account's entity, uncached. */
+json_t *api_masto_status_core(struct masto_req *m, const struct store_mb_post *p);
+json_t *api_masto_account_fresh(struct masto_req *m, int64_t id);
+
 /* ---- the groups' route tables ---- */
 void api_masto_apps_routes(struct http_router *rt);
 void api_masto_statuses_routes(struct http_router *rt);

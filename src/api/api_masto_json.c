@@ -478,6 +478,8 @@ json_t *api_masto_statuses(struct masto_req *m, const int64_t *ids, size_t n)
                 json_object_set_new(b.by_id, k, w);
         }
         json_decref(reb);
+    } else {
+        json_decref(b.rebloggers);
     }
     for (size_t i = 0; i < n; i++) {
         char key[24];
@@ -552,4 +554,41 @@ json_t *api_masto_relationship(const struct store_mb_relationship *rel)
                      "muting", rel->muting, "muting_notifications", rel->muting_notifications,
                      "requested", rel->requested, "requested_by", rel->requested_by,
                      "domain_blocking", 0, "endorsed", 0, "note", "");
+}
+
+/* ---- for the serialized caches (api_masto_cache.c) ---- */
+
+json_t *api_masto_status_core(struct masto_req *m, const struct store_mb_post *p)
+{
+    struct masto_req anon = *m;
+    struct store_mb_post shell = *p;
+    json_t *j;
+
+    anon.viewer = 0; /* no viewer fields: they are added per reader */
+    if (p->reblog_of_id != 0) {
+        shell.content = "";
+        shell.spoiler_text = "";
+        shell.nmedia = shell.nmentions = shell.ntags = 0;
+        shell.in_reply_to_id = shell.in_reply_to_account_id = 0;
+        shell.replies_count = shell.reblogs_count = shell.favourites_count = 0;
+    }
+    j = status_build(&anon, &shell);
+    if (j == NULL)
+        return NULL;
+    json_object_del(j, "account");
+    if (p->reblog_of_id != 0)
+        json_object_del(j, "reblog");
+    return j;
+}
+
+json_t *api_masto_account_fresh(struct masto_req *m, int64_t id)
+{
+    struct account a;
+    json_t *j;
+
+    if (store_account_get_by_id(m->st, id, &a) != TD_OK)
+        return NULL;
+    j = account_build(m, &a);
+    store_account_clear(&a);
+    return j;
 }

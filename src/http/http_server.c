@@ -200,7 +200,7 @@ static struct http_req *req_new(struct http_session *s)
     r->app = s->srv->o.app;
     r->id = next_req_id++;
     snprintf(r->id_str, sizeof(r->id_str), "%llx", (unsigned long long)r->id);
-    r->peer = s->conn.peer;
+    r->peer = arena_strdup(a, s->conn.peer); /* an orphaned request outlives its conn */
     r->is_tls = conn_is_tls(&s->conn);
     r->_sess = s;
     r->_start_ns = now_ns();

@@ -211,6 +211,7 @@ int mb_init(struct mb *mb, struct store *st, const struct mb_opts *opts)
     mb->home_size = opts && opts->home_size ? opts->home_size : MB_HOME_DEFAULT;
     if (mb->home_size > STORE_MB_HOME_MAX)
         mb->home_size = STORE_MB_HOME_MAX;
+    mb->cache = mb_cache_new(opts && opts->cache_size ? opts->cache_size : MB_CACHE_DEFAULT);
     return TD_OK;
 }
 
@@ -225,6 +226,7 @@ void mb_free(struct mb *mb)
         }
     }
     free(mb->rings);
+    mb_cache_free(mb->cache);
     free(mb->subs);
     free(mb->aud);
     free(mb->base_url);
@@ -249,6 +251,22 @@ static void emit(struct mb *mb, const struct mb_event *ev)
 {
     for (size_t i = 0; i < mb->nsubs; i++)
         mb->subs[i].cb(mb->subs[i].ud, ev);
+}
+
+/* Caches learn of changes made through the service from these. */
+static void post_changed(struct mb *mb, int64_t id)
+{
+    if (id == 0)
+        return;
+    mb_cache_drop(mb->cache, id);
+    struct mb_event ev = {.type = MB_EV_POST_CHANGED, .post_id = id};
+    emit(mb, &ev);
+}
+
+void mb_account_changed(struct mb *mb, int64_t id)
+{
+    struct mb_event ev = {.type = MB_EV_ACCOUNT, .account_id = id};
+    emit(mb, &ev);
 }
 
 static void aud_add(struct mb *mb, int64_t id)
@@ -292,79 +310,154 @@ int mb_get(struct mb *mb, int64_t viewer, int64_t id, struct store_mb_post *out)
     return rc;
 }
 
-/* Does viewer block or mute account (lists hide such posts)? */
-static bool hides(struct mb *mb, int64_t viewer, int64_t account)
-{
-    struct store_mb_relationship rel;
+static bool mentions(const struct store_mb_post *p, int64_t id);
 
-    if (viewer == 0 || viewer == account || account == 0)
-        return false;
-    if (store_mb_relationships(mb->st, viewer, &account, 1, &rel) != TD_OK)
-        return true;
-    return rel.blocking || rel.muting;
-}
-
-/* Keep of in[0..n) the refs whose post viewer may see (and, with mutes,
- * whose authors it neither blocks nor mutes), in order, up to limit. */
-struct filt {
+/* What a list needs to know of its viewer, read once per list instead of
+ * once per post: whom the viewer blocks or is blocked by, whom it mutes, and
+ * (asked only for followers-only posts) whom it follows. The rules are
+ * store_mb_can_see()'s, applied to posts from the cache (mb_posts()). */
+struct vfilt {
     struct mb *mb;
     int64_t viewer;
-    bool mutes;
-    int64_t ok[STORE_MB_STATUSES_MAX];
-    size_t nok;
+    bool mutes;             /* hide muted and blocked authors too (timelines) */
+    int64_t *blocks, *muted;
+    size_t nblocks, nmuted;
+    int64_t fol[32];        /* follows asked so far */
+    bool folv[32];
+    size_t nfol;
 };
 
-static int filt_cb(void *ud, const struct store_mb_post *p)
+static int vfilt_load(struct vfilt *f, struct mb *mb, int64_t viewer, bool mutes)
 {
-    struct filt *f = ud;
+    memset(f, 0, sizeof(*f));
+    f->mb = mb;
+    f->viewer = viewer;
+    f->mutes = mutes;
+    if (viewer == 0)
+        return TD_OK;
+    return store_mb_viewer_filters(mb->st, viewer, &f->blocks, &f->nblocks, &f->muted,
+                                   &f->nmuted);
+}
 
-    if (!mb_visible(f->mb, f->viewer, p))
-        return 0;
-    if (f->mutes && hides(f->mb, f->viewer, p->account_id))
-        return 0;
-    if (f->mutes && p->reblog_of_id != 0) {
-        struct store_mb_post o;
-        bool hide = true;
-        if (store_mb_post_get(f->mb->st, p->reblog_of_id, 0, &o) == TD_OK) {
-            hide = hides(f->mb, f->viewer, o.account_id);
-            store_mb_post_clear(&o);
-        }
-        if (hide)
-            return 0;
+static void vfilt_free(struct vfilt *f)
+{
+    free(f->blocks);
+    free(f->muted);
+}
+
+static bool in_sorted(const int64_t *v, size_t n, int64_t x)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] == x)
+            return true;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    if (f->nok < STORE_MB_STATUSES_MAX)
-        f->ok[f->nok++] = p->id;
-    return 0;
+    return false;
+}
+
+static bool vfilt_follows(struct vfilt *f, int64_t author)
+{
+    struct store_mb_relationship rel;
+    bool v;
+
+    for (size_t i = 0; i < f->nfol; i++)
+        if (f->fol[i] == author)
+            return f->folv[i];
+    v = store_mb_relationships(f->mb->st, f->viewer, &author, 1, &rel) == TD_OK &&
+        rel.following;
+    if (f->nfol < TD_ARRAY_LEN(f->fol)) {
+        f->fol[f->nfol] = author;
+        f->folv[f->nfol++] = v;
+    }
+    return v;
+}
+
+/* store_mb_can_see() for a post already read. */
+static bool vfilt_sees(struct vfilt *f, const struct store_mb_post *p)
+{
+    int64_t author = p->account_id;
+
+    if (f->viewer != 0 && f->viewer == author)
+        return true;
+    if (in_sorted(f->blocks, f->nblocks, author))
+        return false;
+    if (p->visibility == STORE_MB_PUBLIC || p->visibility == STORE_MB_UNLISTED)
+        return true;
+    if (f->viewer == 0)
+        return false;
+    if (p->visibility == STORE_MB_PRIVATE)
+        return vfilt_follows(f, author);
+    return mentions(p, f->viewer);
+}
+
+/* Does the list leave out posts by author (blocked or muted by the viewer)? */
+static bool vfilt_hides(const struct vfilt *f, int64_t author)
+{
+    if (!f->mutes || f->viewer == 0 || f->viewer == author)
+        return false;
+    return in_sorted(f->blocks, f->nblocks, author) || in_sorted(f->muted, f->nmuted, author);
+}
+
+/* Keep of refs[0..n) (n <= STORE_MB_STATUSES_MAX) those the viewer may see,
+ * in order, appending to out up to limit. */
+static int vfilt_batch(struct vfilt *f, const struct store_mb_ref *refs, size_t n, size_t limit,
+                       struct store_mb_list *out)
+{
+    struct mb_cpost *posts[STORE_MB_STATUSES_MAX], *origs[STORE_MB_STATUSES_MAX];
+    int64_t ids[STORE_MB_STATUSES_MAX], oids[STORE_MB_STATUSES_MAX];
+    size_t no = 0;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        ids[i] = refs[i].id;
+    rc = mb_posts(f->mb, ids, n, posts);
+    if (rc != TD_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (posts[i] && posts[i]->p.reblog_of_id)
+            oids[no++] = posts[i]->p.reblog_of_id;
+    memset(origs, 0, sizeof(origs));
+    if (no > 0)
+        rc = mb_posts(f->mb, oids, no, origs);
+    for (size_t i = 0, k = 0; rc == TD_OK && i < n && out->n < limit; i++) {
+        const struct store_mb_post *p = posts[i] ? &posts[i]->p : NULL;
+        const struct store_mb_post *o = NULL;
+        if (p && p->reblog_of_id) {
+            o = origs[k] ? &origs[k]->p : NULL;
+            k++;
+            if (o == NULL)
+                continue; /* the original is gone */
+        }
+        if (p == NULL || !vfilt_sees(f, p) || vfilt_hides(f, p->account_id))
+            continue;
+        if (o && (!vfilt_sees(f, o) || vfilt_hides(f, o->account_id)))
+            continue;
+        out->v[out->n++] = refs[i];
+    }
+    mb_posts_release(posts, n);
+    mb_posts_release(origs, no);
+    return rc;
 }
 
 /* Append the visible ones of refs[0..n) to out (up to limit). */
 static int filter_refs(struct mb *mb, int64_t viewer, bool mutes, const struct store_mb_ref *refs,
                        size_t n, size_t limit, struct store_mb_list *out)
 {
-    size_t i = 0;
+    struct vfilt f;
+    int rc = vfilt_load(&f, mb, viewer, mutes);
 
-    while (i < n && out->n < limit) {
-        struct filt f = {.mb = mb, .viewer = viewer, .mutes = mutes};
-        int64_t ids[STORE_MB_STATUSES_MAX];
-        size_t k = 0, end;
-        int rc;
-
-        for (end = i; end < n && k < STORE_MB_STATUSES_MAX; end++)
-            ids[k++] = refs[end].id;
-        rc = store_mb_posts_get(mb->st, ids, k, viewer, filt_cb, &f);
-        if (rc != TD_OK)
-            return rc;
-        for (size_t j = i; j < end && out->n < limit; j++) {
-            for (size_t m = 0; m < f.nok; m++) {
-                if (f.ok[m] == refs[j].id) {
-                    out->v[out->n++] = refs[j];
-                    break;
-                }
-            }
-        }
-        i = end;
+    for (size_t i = 0; rc == TD_OK && i < n && out->n < limit; i += STORE_MB_STATUSES_MAX) {
+        size_t k = n - i < STORE_MB_STATUSES_MAX ? n - i : STORE_MB_STATUSES_MAX;
+        rc = vfilt_batch(&f, refs + i, k, limit, out);
     }
-    return TD_OK;
+    vfilt_free(&f);
+    return rc;
 }
 
 static size_t page_limit(const struct store_mb_page *pg, size_t cap)
@@ -778,6 +871,8 @@ int mb_post_create(struct mb *mb, int64_t author, const struct mb_post_req *req,
     if (id_out)
         *id_out = p.id;
 
+    mb_account_changed(mb, author);
+    post_changed(mb, req->in_reply_to_id); /* its replies_count */
     rc = store_mb_post_get(mb->st, p.id, 0, &got);
     if (rc != TD_OK)
         return TD_OK; /* stored; events are best effort */
@@ -861,6 +956,7 @@ int mb_post_edit(struct mb *mb, int64_t author, int64_t id, const struct mb_post
     compose_free(&c);
     if (rc != TD_OK)
         return fail(err, rc, "The post could not be edited");
+    post_changed(mb, id);
     if (store_mb_post_get(mb->st, id, 0, &p) == TD_OK) {
         fan_out(mb, &p, MB_EV_STATUS_UPDATE, false);
         store_mb_post_clear(&p);
@@ -884,9 +980,15 @@ int mb_post_delete(struct mb *mb, int64_t author, int64_t id, struct mb_error *e
     if (rc != TD_OK)
         return fail(err, rc, "The post could not be deleted");
     /* rings keep the id: reads skip posts that no longer exist */
+    post_changed(mb, id);
+    post_changed(mb, d.post.in_reply_to_id);
+    mb_account_changed(mb, author);
     struct mb_event ev = {.type = MB_EV_DELETE, .post_id = id, .account_id = author};
     emit(mb, &ev);
     for (size_t i = 0; i < d.nreblogs; i++) {
+        post_changed(mb, d.reblogs[i]);
+        mb_account_changed(mb, d.reblog_accounts[i]);
+        ev.type = MB_EV_DELETE;
         ev.post_id = d.reblogs[i];
         ev.account_id = d.reblog_accounts[i];
         emit(mb, &ev);
@@ -940,6 +1042,8 @@ int mb_reblog(struct mb *mb, int64_t account, int64_t id, int64_t *reblog_id,
         store_mb_post_clear(&p);
         return fail(err, rc, rc == TD_EDENIED ? "This action is not allowed" : "store error");
     }
+    post_changed(mb, p.id); /* its reblogs_count */
+    mb_account_changed(mb, account);
     if (store_mb_post_get(mb->st, rid, 0, &rb) == TD_OK) {
         fan_out(mb, &rb, MB_EV_UPDATE, true);
         store_mb_post_clear(&rb);
@@ -951,16 +1055,24 @@ int mb_reblog(struct mb *mb, int64_t account, int64_t id, int64_t *reblog_id,
 
 int mb_unreblog(struct mb *mb, int64_t account, int64_t id, struct mb_error *err)
 {
-    int64_t rid = 0;
+    int64_t rid = 0, orig = id;
+    struct store_mb_post p;
     int rc;
 
     if (err)
         memset(err, 0, sizeof(*err));
+    if (store_mb_post_get(mb->st, id, 0, &p) == TD_OK) {
+        orig = p.reblog_of_id ? p.reblog_of_id : id;
+        store_mb_post_clear(&p);
+    }
     rc = store_mb_unreblog(mb->st, account, id, &rid);
     if (rc == TD_ENOTFOUND)
         return TD_OK; /* Mastodon answers unreblog of a non-reblogged post with the post */
     if (rc != TD_OK)
         return fail(err, rc, "store error");
+    post_changed(mb, orig);
+    post_changed(mb, rid);
+    mb_account_changed(mb, account);
     struct mb_event ev = {.type = MB_EV_DELETE, .post_id = rid, .account_id = account};
     emit(mb, &ev);
     return TD_OK;
@@ -977,8 +1089,10 @@ int mb_favourite(struct mb *mb, int64_t account, int64_t id, struct mb_error *er
     if (rc != TD_OK)
         return rc;
     rc = store_mb_favourite(mb->st, account, p.id);
-    if (rc == TD_OK)
+    if (rc == TD_OK) {
+        post_changed(mb, p.id);
         notify(mb, p.account_id, STORE_MB_N_FAVOURITE, account, p.id);
+    }
     store_mb_post_clear(&p);
     if (rc == TD_EEXIST)
         return TD_OK;
@@ -998,6 +1112,8 @@ int mb_unfavourite(struct mb *mb, int64_t account, int64_t id, struct mb_error *
     if (rc != TD_OK)
         return rc;
     rc = store_mb_unfavourite(mb->st, account, p.id);
+    if (rc == TD_OK)
+        post_changed(mb, p.id);
     store_mb_post_clear(&p);
     if (rc == TD_ENOTFOUND || rc == TD_OK)
         return TD_OK;
@@ -1034,6 +1150,8 @@ int mb_follow(struct mb *mb, int64_t follower, int64_t target, bool show_reblogs
         *state = st;
     /* the ring is rebuilt with the new account's posts (and show_reblogs) */
     ring_drop(mb, follower);
+    mb_account_changed(mb, follower);
+    mb_account_changed(mb, target);
     if (st == STORE_MB_FOLLOW_NEW)
         notify(mb, target, STORE_MB_N_FOLLOW, follower, 0);
     else if (st == STORE_MB_FOLLOW_REQUESTED)
@@ -1047,8 +1165,11 @@ int mb_unfollow(struct mb *mb, int64_t follower, int64_t target, struct mb_error
 
     if (err)
         memset(err, 0, sizeof(*err));
-    if (rc == TD_OK)
+    if (rc == TD_OK) {
         ring_drop(mb, follower); /* its private posts must go from the ring too */
+        mb_account_changed(mb, follower);
+        mb_account_changed(mb, target);
+    }
     return rel_fail(err, rc);
 }
 
@@ -1060,6 +1181,8 @@ int mb_follow_authorize(struct mb *mb, int64_t target, int64_t requester, struct
         memset(err, 0, sizeof(*err));
     if (rc == TD_OK) {
         ring_drop(mb, requester);
+        mb_account_changed(mb, requester);
+        mb_account_changed(mb, target);
         notify(mb, target, STORE_MB_N_FOLLOW, requester, 0);
     }
     return rel_fail(err, rc);
@@ -1081,6 +1204,8 @@ int mb_block(struct mb *mb, int64_t account, int64_t target, struct mb_error *er
     if (rc == TD_OK) { /* follows went both ways */
         ring_drop(mb, account);
         ring_drop(mb, target);
+        mb_account_changed(mb, account);
+        mb_account_changed(mb, target);
     }
     return rel_fail(err, rc);
 }

@@ -33,12 +33,14 @@
 #define MB_MEDIA_MAX STORE_MB_MEDIA_PER_POST
 #define MB_IDEM_KEY_MAX 256     /* bytes of an Idempotency-Key */
 #define MB_ERROR_MAX 160
+#define MB_CACHE_DEFAULT 32768  /* posts kept by mb_posts() */
 
 struct mb_opts {
     const char *base_url; /* "https://example.org", no trailing slash needed */
     size_t max_chars;     /* 0 = MB_TEXT_DEFAULT_LIMIT (conf microblog.max_chars) */
     size_t home_size;     /* newest ids kept per ring; 0 = MB_HOME_DEFAULT, capped at
                            * STORE_MB_HOME_MAX (what the store can rebuild) */
+    size_t cache_size;    /* posts kept in memory; 0 = MB_CACHE_DEFAULT */
 };
 
 /* Why an action was refused, for the API's {"error": ...}. code repeats the
@@ -53,6 +55,9 @@ enum mb_event_type {
     MB_EV_DELETE = 2,        /* a post or reblog went */
     MB_EV_NOTIFICATION = 3,  /* a notification for account_id */
     MB_EV_STATUS_UPDATE = 4, /* a post was edited */
+    MB_EV_ACCOUNT = 5,       /* account_id's public data changed (profile, counters):
+                              * for caches, not for streams */
+    MB_EV_POST_CHANGED = 6,  /* post_id changed (counters, edit, delete): for caches */
 };
 
 /* What subscribers get. Arrays are valid only during the callback. The
@@ -78,6 +83,7 @@ struct mb_event {
 typedef void mb_event_cb(void *ud, const struct mb_event *ev);
 
 struct mb_ring;
+struct mb_cache;
 struct mb_sub {
     mb_event_cb *cb;
     void *ud;
@@ -92,6 +98,7 @@ struct mb {
     size_t rings_cap, rings_n;
     struct mb_sub *subs;
     size_t nsubs;
+    struct mb_cache *cache;    /* posts by id (mb_posts()) */
     /* fan-out scratch, reused */
     int64_t *aud;
     size_t naud, aud_cap;
@@ -198,5 +205,36 @@ int mb_notif_mark_read(struct mb *mb, int64_t viewer, int64_t upto);
 
 /** Accounts whose home ring is built (for tests and metrics). */
 size_t mb_rings(const struct mb *mb);
+
+/* ---- cached reads: the hot path of timelines (mb_cache.c) ---- */
+
+/* A post as the anonymous public sees it (favourited and reblogged false),
+ * shared between readers. text is free for the API layer to attach its
+ * serialized entity to (malloc'd; freed with the entry, which goes whenever
+ * the post changes). */
+struct mb_cpost {
+    struct store_mb_post p;
+    char *text;
+    size_t text_len;
+    int refs;
+    int64_t expires;
+};
+/** out[i] = the post ids[i] (n <= STORE_MB_STATUSES_MAX), a reference the
+ *  caller releases (mb_posts_release()), or NULL for an unknown id. Misses
+ *  are read in one batch. Says nothing of visibility: the ids must come
+ *  from the lists below, or be checked with mb_visible(). */
+int mb_posts(struct mb *mb, const int64_t *ids, size_t n, struct mb_cpost **out);
+void mb_posts_release(struct mb_cpost **v, size_t n);
+void mb_cpost_release(struct mb_cpost *e);
+/** Posts in the cache (tests, metrics). */
+size_t mb_cache_size(const struct mb *mb);
+/** Tell the service (and through MB_EV_ACCOUNT its caches) that account id's
+ *  public data changed outside it: a profile, an avatar, a lock. */
+void mb_account_changed(struct mb *mb, int64_t id);
+
+/* For mb.c. */
+struct mb_cache *mb_cache_new(size_t max);
+void mb_cache_free(struct mb_cache *c);
+void mb_cache_drop(struct mb_cache *c, int64_t id);
 
 #endif

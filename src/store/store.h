@@ -83,6 +83,7 @@ struct store_group_stats {
     uint64_t waiters;      /* callers served */
     uint64_t checkpoints;  /* background checkpoints completed */
     uint64_t loop_checkpoints; /* checkpoints the loop made itself (WAL past the hard cap) */
+    uint64_t read_snapshots; /* loop turns whose reads shared one read transaction */
 };
 /** Called on the loop thread once the caller's writes are committed (TD_OK) or lost
  *  (TD_EIO: the transaction was rolled back). */

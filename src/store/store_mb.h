@@ -422,6 +422,18 @@ int store_mb_account_flags(struct store *st, int64_t account_id, bool *locked,
 int store_mb_account_set_flags(struct store *st, int64_t account_id, bool locked,
                                bool discoverable);
 
+/* ---- the viewer's filters, read once per list (the service's fast path) ---- */
+
+/** Accounts hidden from viewer: *blocks (viewer blocks them, or they block
+ *  viewer) and *mutes (viewer's unexpired mutes), each ascending and
+ *  caller-freed (free(); NULL when empty). */
+int store_mb_viewer_filters(struct store *st, int64_t viewer, int64_t **blocks, size_t *nblocks,
+                            int64_t **mutes, size_t *nmutes);
+/** Which of ids (n <= STORE_MB_STATUSES_MAX) viewer favourited (fav[i]) and
+ *  reblogged (reb[i]); all false for viewer 0 or unknown ids. */
+int store_mb_viewer_flags(struct store *st, int64_t viewer, const int64_t *ids, size_t n,
+                          bool *fav, bool *reb);
+
 /** Bulk loading (the benchmark, imports): store_begin() under another name.
  *  Every store_mb_* call between the two runs in this one transaction (their
  *  own grouping becomes a savepoint), which makes a million inserts a matter

@@ -36,6 +36,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 #define CKPT_DEFAULT_FRAMES 1000 /* SQLite's own default for wal_autocheckpoint */
@@ -61,6 +62,8 @@ struct store_group {
     sqlite3_stmt *begin_stmt;    /* BEGIN IMMEDIATE */
     sqlite3_stmt *commit_stmt;
     bool open;                   /* a group transaction is open */
+    bool reading;                /* the turn's read snapshot is open (BEGIN DEFERRED) */
+    sqlite3_stmt *read_stmt;     /* BEGIN */
     bool idle_on;
     bool detached;               /* handles closed; no new background checkpoints */
     int depth;                   /* callers between begin and end */
@@ -103,7 +106,7 @@ static void idle_cb(uv_idle_t *h)
 
 static void update_idle(struct store_group *g)
 {
-    bool want = !g->detached && (g->open || g->ready.n > 0);
+    bool want = !g->detached && (g->open || g->reading || g->ready.n > 0);
 
     if (want == g->idle_on)
         return;
@@ -160,6 +163,18 @@ static void commit(struct store_group *g)
     g->pending.n = 0;
 }
 
+/* End the turn's read snapshot. A read transaction has nothing to lose: if
+ * COMMIT fails, ROLLBACK. */
+static void end_read(struct store_group *g)
+{
+    if (!g->reading)
+        return;
+    g->reading = false;
+    if (step_once(g, g->commit_stmt) != SQLITE_OK && !sqlite3_get_autocommit(g->db))
+        sqlite3_exec(g->db, "ROLLBACK", NULL, NULL, NULL);
+    g->stats.read_snapshots++;
+}
+
 /* Run the ready callbacks. They may enter new groups (an answered request lets the
  * next pipelined one in); those land in fresh lists. */
 static void deliver(struct store_group *g)
@@ -184,6 +199,7 @@ static void check_cb(uv_check_t *h)
 {
     struct store_group *g = h->data;
 
+    end_read(g);
     if (g->depth == 0)
         commit(g);
     deliver(g);
@@ -290,10 +306,14 @@ int store_group_attach(struct store *st, struct uv_loop_s *loop, const struct st
     if (src == SQLITE_OK)
         src = sqlite3_prepare_v3(g->db, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &g->commit_stmt,
                                  NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_prepare_v3(g->db, "BEGIN", -1, SQLITE_PREPARE_PERSISTENT, &g->read_stmt,
+                                 NULL);
     if (src != SQLITE_OK) {
         log_err("store.error", "op=group_attach code=%d msg=%s", src, log_q(sqlite3_errmsg(g->db)));
         sqlite3_finalize(g->begin_stmt);
         sqlite3_finalize(g->commit_stmt);
+        sqlite3_finalize(g->read_stmt);
         free(g->path);
         free(g);
         return TD_EIO;
@@ -328,6 +348,7 @@ int store_group_begin(struct store *st)
         return TD_EINVAL;
     if (g == NULL || g->detached)
         return TD_OK; /* autocommit */
+    end_read(g);
     if (!g->open) {
         src = step_once(g, g->begin_stmt);
         if (src != SQLITE_OK) {
@@ -362,14 +383,54 @@ void store_group_end(struct store *st, store_group_cb *cb, void *ud)
     update_idle(g);
 }
 
+/* BEGIN, COMMIT, SAVEPOINT...: "read-only" to sqlite3_stmt_readonly(), but
+ * they must not run inside the read snapshot. */
+static bool is_txn_control(sqlite3_stmt *s)
+{
+    const char *sql = sqlite3_sql(s);
+    static const char *const kw[] = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT",
+                                     "RELEASE"};
+
+    /* Most statements are SELECTs: decide those on two letters. */
+    if (sql == NULL || ((sql[0] | 0x20) == 's' && (sql[1] | 0x20) == 'e'))
+        return false;
+    for (size_t i = 0; sql && i < TD_ARRAY_LEN(kw); i++)
+        if (strncasecmp(sql, kw[i], strlen(kw[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Read snapshot: every read statement outside a transaction would take and
+ * drop SQLite's file locks (fcntl system calls) on its own; the first one of
+ * a loop turn opens a deferred transaction instead, which the turn's check
+ * ends, so that a turn's reads share one snapshot and one set of locks. Other
+ * processes' writes show from the next turn. Anything that writes or opens a
+ * transaction ends the snapshot first. */
 void store__group_guard(struct store_group *g, sqlite3_stmt *s)
 {
-    if (!g->open || g->depth > 0)
+    bool ro = s != NULL && sqlite3_stmt_readonly(s) && !is_txn_control(s);
+
+    if (ro) {
+        if (!g->open && !g->reading && !g->detached && sqlite3_get_autocommit(g->db) &&
+            step_once(g, g->read_stmt) == SQLITE_OK) {
+            g->reading = true;
+            update_idle(g);
+        }
         return;
-    if (s != NULL && sqlite3_stmt_readonly(s))
+    }
+    end_read(g);
+    if (!g->open || g->depth > 0)
         return;
     commit(g); /* the callbacks run at the next check */
     update_idle(g);
+}
+
+void store__read_end(struct store *st)
+{
+    struct store_group *g = group_of(st);
+
+    if (g)
+        end_read(g);
 }
 
 void store_group_flush(struct store *st)
@@ -379,6 +440,7 @@ void store_group_flush(struct store *st)
     if (g == NULL)
         return;
     TD_ASSERT(g->depth == 0);
+    end_read(g);
     commit(g);
     deliver(g);
     update_idle(g);
@@ -412,12 +474,14 @@ void store__group_free(struct store_group *g)
         return;
     /* The handles live in g: they must have been closed (and the loop run) first. */
     TD_ASSERT(g->detached);
+    end_read(g);
     commit(g);
     if (g->ready.n)
         log_warn("store.group_unanswered", "waiters=%zu", g->ready.n);
     sqlite3_wal_hook(g->db, NULL, NULL);
     sqlite3_finalize(g->begin_stmt);
     sqlite3_finalize(g->commit_stmt);
+    sqlite3_finalize(g->read_stmt);
     free(g->pending.v);
     free(g->ready.v);
     free(g->path);

@@ -36,6 +36,9 @@ struct store_group **store__group_slot(struct store *st);
 /** Before stepping s: a write (or, with s NULL, anything) outside a group while a group
  *  transaction is open commits the group first; its callbacks run later on the loop. */
 void store__group_guard(struct store_group *g, sqlite3_stmt *s);
+/** End the loop turn's read snapshot, if open: before code that decides
+ *  between BEGIN and SAVEPOINT by sqlite3_get_autocommit(). */
+void store__read_end(struct store *st);
 /** Commit an open group and free it (store_close). */
 void store__group_free(struct store_group *g);
 

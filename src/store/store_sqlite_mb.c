@@ -109,6 +109,7 @@ static int tx_begin(struct store *st, struct tx *t)
 
     if (rc != TD_OK)
         return rc;
+    store__read_end(st); /* the turn's read snapshot is not the caller's transaction */
     /* Autocommit mode means no transaction is open: take the write lock up
      * front (BEGIN IMMEDIATE) so that a read-then-write cannot fail with a
      * busy snapshot. Inside the caller's transaction, nest a savepoint. */
@@ -1843,4 +1844,91 @@ int store_mb_account_set_flags(struct store *st, int64_t account_id, bool locked
     int rc = EXEC(st, sql_flags_set, &changes, account_id, locked, discoverable, store_now_ms());
 
     return rc == TD_OK && changes == 0 ? TD_ENOTFOUND : rc;
+}
+
+/* ---- the viewer's filters (read once per list by the service) ---- */
+
+static const char sql_viewer_blocks[] =
+    "SELECT target_id FROM blocks WHERE account_id = ?1 UNION "
+    "SELECT account_id FROM blocks WHERE target_id = ?1 ORDER BY 1";
+static const char sql_viewer_mutes[] =
+    "SELECT target_id FROM mutes WHERE account_id = ?1 AND (expires_at = 0 OR expires_at > ?2) "
+    "ORDER BY 1";
+static const char sql_viewer_flags[] =
+    "SELECT p.id, EXISTS(SELECT 1 FROM favourites f WHERE f.account_id = ?1 AND f.post_id = p.id), "
+    "EXISTS(SELECT 1 FROM posts r WHERE r.account_id = ?1 AND r.reblog_of_id = p.id) "
+    "FROM posts p WHERE p.id IN (" BATCH_PARAMS ")";
+
+#define VIEWER_IDS_MAX 100000 /* blocks or mutes of one account read per list */
+
+/* The first column of every row of a prepared statement, into a malloc'd array. */
+static int read_id_column(struct store *st, sqlite3_stmt *s, int64_t **out, size_t *n)
+{
+    size_t cap = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    while ((rc = store__step_row(st, s)) == TD_OK && *n < VIEWER_IDS_MAX) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = td_realloc(*out, cap * sizeof(int64_t));
+        }
+        (*out)[(*n)++] = sqlite3_column_int64(s, 0);
+    }
+    return rc == TD_ENOTFOUND || rc == TD_OK ? TD_OK : rc;
+}
+
+int store_mb_viewer_filters(struct store *st, int64_t viewer, int64_t **blocks, size_t *nblocks,
+                            int64_t **mutes, size_t *nmutes)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = PREP(st, sql_viewer_blocks, &s, viewer);
+
+    *mutes = NULL;
+    *nmutes = 0;
+    if (rc == TD_OK)
+        rc = read_id_column(st, s, blocks, nblocks);
+    store__put(s);
+    s = NULL;
+    if (rc == TD_OK)
+        rc = PREP(st, sql_viewer_mutes, &s, viewer, store_now_ms());
+    if (rc == TD_OK)
+        rc = read_id_column(st, s, mutes, nmutes);
+    store__put(s);
+    if (rc != TD_OK) {
+        free(*blocks);
+        free(*mutes);
+        *blocks = *mutes = NULL;
+        *nblocks = *nmutes = 0;
+    }
+    return rc;
+}
+
+int store_mb_viewer_flags(struct store *st, int64_t viewer, const int64_t *ids, size_t n,
+                          bool *fav, bool *reb)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    if (n > STORE_MB_STATUSES_MAX)
+        return TD_EINVAL;
+    memset(fav, 0, n * sizeof(bool));
+    memset(reb, 0, n * sizeof(bool));
+    if (n == 0 || viewer == 0)
+        return TD_OK;
+    rc = PREP(st, sql_viewer_flags, &s, viewer);
+    for (size_t i = 0; rc == TD_OK && i < n; i++)
+        rc = store__bind_i64(st, s, (int)i + 2, ids[i]);
+    while (rc == TD_OK && (rc = store__step_row(st, s)) == TD_OK) {
+        int64_t id = sqlite3_column_int64(s, 0);
+        for (size_t i = 0; i < n; i++) {
+            if (ids[i] == id) {
+                fav[i] = sqlite3_column_int(s, 1) != 0;
+                reb[i] = sqlite3_column_int(s, 2) != 0;
+            }
+        }
+    }
+    store__put(s);
+    return rc == TD_ENOTFOUND ? TD_OK : rc;
 }

@@ -24,6 +24,7 @@ struct auth_csrf;
 struct auth_ratelimit;
 struct oauth;
 struct mb;
+struct masto_cache;
 
 struct web_app {
     uv_loop_t *loop;
@@ -38,6 +39,7 @@ struct web_app {
     char *base_url;                    /* no trailing slash */
     struct oauth *oauth;               /* the OAuth/OIDC provider; NULL until web_app_start */
     struct mb *mb;                     /* the microblog service; NULL until web_app_start */
+    struct masto_cache *masto_cache;   /* the Mastodon API's serialized entities */
     uint8_t media_key[32];             /* keys the microblog's media URLs */
     http_handler_fn *bare[8];          /* handlers served without cookies, session and
                                           the site's headers (web_app_route_bare) */
@@ -114,5 +116,9 @@ void web_chat_routes(struct http_router *rt);
 int web_chat_start(struct web_app *app);
 /** The logged-in person's bare JID (arena), or NULL. */
 const char *web_chat_jid(struct http_req *r);
+/* Atom feeds (web_feed.c): /@name/feed.atom and /tags/tag/feed.atom, served bare. */
+void web_feed_routes(struct web_app *app);
+/** Append s[0..n) escaped as XML text, without what XML 1.0 forbids. */
+void web_feed_xml_text(struct buf *b, const char *s, size_t n);
 
 #endif

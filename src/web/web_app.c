@@ -323,6 +323,8 @@ void web_app_handle(struct http_req *r)
                 (fn == handle_static || fn == handle_healthz || fn == handle_metrics);
     for (size_t i = 0; i < app->nbare && res == HTTP_ROUTE_FOUND && !bare; i++)
         bare = fn == app->bare[i];
+    /* The microblog's media files: hot, cacheable, keyed by their address. */
+    bare = bare || (res == HTTP_ROUTE_FOUND && strncmp(r->path, "/media/", 7) == 0);
     /* The OAuth JSON endpoints authenticate clients per request: no cookies,
      * no session, and no Set-Cookie on cacheable documents (discovery, JWKS). */
     bool api = res == HTTP_ROUTE_FOUND && api_oauth_is_handler(fn);
@@ -414,6 +416,7 @@ int web_app_init(struct web_app *app, uv_loop_t *loop, struct conf *conf, struct
     http_router_add(app->router, "GET", "/metrics", handle_metrics);
     http_router_add(app->router, "GET", "/static/*path", handle_static);
     http_router_add(app->router, "GET", "/", handle_home);
+    web_feed_routes(app); /* before the pages: "/@:name/:id" would take feed.atom */
     web_account_routes(app->router);
     web_oauth_routes(app->router);
     web_chat_routes(app->router);
@@ -444,6 +447,7 @@ int web_app_start(struct web_app *app, const char *base_url, char **err)
         *err = td_strdup("cannot start the microblog service");
         return rc;
     }
+    app->masto_cache = api_masto_cache_new(app->mb);
     app->oauth->registration = app->conf->oauth_registration;
     if (app->conf->oauth_registration_token[0])
         oauth_hash(app->conf->oauth_registration_token, app->oauth->registration_token_hash);
@@ -452,6 +456,7 @@ int web_app_start(struct web_app *app, const char *base_url, char **err)
 
 void web_app_free(struct web_app *app)
 {
+    api_masto_cache_free(app->masto_cache);
     mb_free(app->mb);
     free(app->mb);
     oauth_free(app->oauth);

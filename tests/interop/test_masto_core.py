@@ -75,3 +75,49 @@ def test_post_follow_home_paging(make_tandem):
     assert r.status_code == 400 and "error" in r.json()
     r = a.post("/api/v1/statuses", data={"status": "x", "visibility": "everyone"})
     assert r.status_code == 422
+
+
+def test_timeline_text_matches_entities(make_tandem):
+    """Timelines are assembled from cached, serialized pieces; each element
+    must equal the entity GET /api/v1/statuses/:id builds, for the reader,
+    also right after favourites, reblogs, edits and a profile change."""
+    t = make_tandem(start=False)
+    for u in ("alice", "bob", "carol"):
+        t.add_user(u)
+    t.start()
+    a = masto.Api(t, masto.token(t, "alice"))
+    b = masto.Api(t, masto.token(t, "bob"))
+    c = masto.Api(t, masto.token(t, "carol"))
+    ids = {n: x.get("/api/v1/accounts/verify_credentials").json()["id"]
+           for n, x in (("alice", a), ("bob", b), ("carol", c))}
+    b.post("/api/v1/accounts/%s/follow" % ids["alice"])
+    b.post("/api/v1/accounts/%s/follow" % ids["carol"])
+    p1 = a.post("/api/v1/statuses", data={"status": "hello @carol #one"}).json()
+    p2 = a.post("/api/v1/statuses", data={"status": "second", "spoiler_text": "cw"}).json()
+    c.post("/api/v1/statuses/%s/reblog" % p1["id"])
+    b.post("/api/v1/statuses/%s/favourite" % p1["id"])
+    b.post("/api/v1/statuses/%s/favourite" % p2["id"])
+
+    def check():
+        home = b.get("/api/v1/timelines/home").json()
+        assert len(home) == 3
+        for s in home:
+            one = b.get("/api/v1/statuses/%s" % s["id"])
+            assert one.status_code == 200, one.text
+            assert s == one.json()
+        return home
+
+    home = check()
+    assert home[0]["reblog"]["id"] == p1["id"] and home[0]["favourited"] is True
+    assert home[0]["reblog"]["favourites_count"] == 1
+    # Changes show at once, not when a cache expires.
+    b.post("/api/v1/statuses/%s/unfavourite" % p1["id"])
+    a.put("/api/v1/statuses/%s" % p2["id"], data={"status": "second, edited"})
+    b.post("/api/v1/accounts/%s/follow" % ids["alice"])
+    home = check()
+    assert home[0]["reblog"]["favourites_count"] == 0 and home[0]["favourited"] is False
+    assert "edited" in home[1]["content"]
+    assert home[1]["account"]["followers_count"] == 1
+    # Another reader sees its own flags.
+    pub = c.get("/api/v1/timelines/public").json()
+    assert all(s["favourited"] is False for s in pub)

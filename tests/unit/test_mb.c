@@ -52,6 +52,7 @@ struct fx {
     int64_t a[NACCT];
     struct rec ev[64];
     size_t nev;
+    size_t ncache_ev; /* MB_EV_ACCOUNT and MB_EV_POST_CHANGED seen */
 };
 
 static void on_event(void *ud, const struct mb_event *e)
@@ -59,6 +60,10 @@ static void on_event(void *ud, const struct mb_event *e)
     struct fx *f = ud;
     struct rec *r;
 
+    if (e->type == MB_EV_ACCOUNT || e->type == MB_EV_POST_CHANGED) {
+        f->ncache_ev++; /* for caches: counted, not recorded */
+        return;
+    }
     if (f->nev >= TD_ARRAY_LEN(f->ev))
         return;
     r = &f->ev[f->nev++];
@@ -759,6 +764,56 @@ static void test_fanout_metric(void **state)
 
 #define FANOUT_N 100000
 
+/* ---- the post cache ---- */
+
+static const struct store_mb_post *cached(struct fx *f, int64_t id, struct mb_cpost **ref)
+{
+    assert_int_equal(mb_posts(&f->mb, &id, 1, ref), TD_OK);
+    return *ref ? &(*ref)->p : NULL;
+}
+
+/* Reads come from the cache; every change through the service drops the
+ * post, so counters, edits and deletes show at once; the lists' visibility
+ * rules hold for cached posts (a follow ending hides followers-only posts). */
+static void test_post_cache(void **state)
+{
+    struct fx *f = *state;
+    struct mb_cpost *ref = NULL, *again = NULL;
+    struct mb_post_req ed = {.text = "edited", .text_len = 6};
+
+    follow(f, BOB, ALICE);
+    int64_t pub = post(f, ALICE, "cached", STORE_MB_PUBLIC);
+    int64_t priv = post(f, ALICE, "friends only", STORE_MB_PRIVATE);
+    assert_true(in_home(f, BOB, pub) && in_home(f, BOB, priv)); /* fills the cache */
+    assert_true(mb_cache_size(&f->mb) >= 2);
+    assert_int_equal(cached(f, pub, &ref)->favourites_count, 0);
+    assert_ptr_equal(cached(f, pub, &again), ref); /* shared, not read again */
+    mb_cpost_release(again);
+    size_t before = f->ncache_ev;
+    assert_int_equal(mb_favourite(&f->mb, f->a[BOB], pub, NULL), TD_OK);
+    assert_true(f->ncache_ev > before);
+    /* the old reference stays readable; a new read sees the count */
+    assert_int_equal(ref->p.favourites_count, 0);
+    mb_cpost_release(ref);
+    assert_int_equal(cached(f, pub, &ref)->favourites_count, 1);
+    mb_cpost_release(ref);
+    assert_int_equal(mb_post_edit(&f->mb, f->a[ALICE], pub, &ed, NULL), TD_OK);
+    assert_non_null(strstr(cached(f, pub, &ref)->content, "edited"));
+    mb_cpost_release(ref);
+    /* a reply counts on its parent at once */
+    post_x(f, BOB, "a reply", STORE_MB_PUBLIC, pub);
+    assert_int_equal(cached(f, pub, &ref)->replies_count, 1);
+    mb_cpost_release(ref);
+    /* visibility is the viewer's, not the cache's */
+    assert_false(in_home(f, CAROL, priv));
+    assert_int_equal(mb_unfollow(&f->mb, f->a[BOB], f->a[ALICE], NULL), TD_OK);
+    assert_false(in_home(f, BOB, priv));
+    assert_true(in_home(f, ALICE, priv));
+    struct mb_error err;
+    assert_int_equal(mb_post_delete(&f->mb, f->a[ALICE], pub, &err), TD_OK);
+    assert_null(cached(f, pub, &ref));
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -823,6 +878,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reblogs_home, setup, teardown),
         cmocka_unit_test_setup_teardown(test_home_paging, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_post_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_metric, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_100k, setup, teardown),
     };

@@ -532,6 +532,41 @@ static void test_detach_flushes(void **state)
     assert_true(w.visible_in_peek);
 }
 
+/* Reads of a turn share one read snapshot, which the turn's check ends; a
+ * write or a group in the same turn ends it first and is not held back, and
+ * another connection's commit shows from the next turn. */
+static void test_read_snapshot_per_turn(void **state)
+{
+    struct fx *f = *state;
+    struct store_group_stats gs;
+    uint8_t h[32];
+
+    assert_int_equal(store_group_attach(f->st, &f->loop, NULL), TD_OK);
+    hash_of(h, 20);
+    assert_false(has_token(f->st, h)); /* a read: opens the snapshot */
+    assert_int_equal(put_token(f->peek, 20, OAUTH_TOKEN_ACCESS, 6), TD_OK);
+    assert_false(has_token(f->st, h)); /* same turn, same snapshot */
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    store_group_stats(f->st, &gs);
+    assert_int_equal(gs.read_snapshots, 1);
+    assert_true(has_token(f->st, h)); /* next turn: a new snapshot sees it */
+    /* An ungrouped write in a turn with a snapshot ends it and commits at once. */
+    hash_of(h, 21);
+    assert_int_equal(put_token(f->st, 21, OAUTH_TOKEN_ACCESS, 7), TD_OK);
+    assert_true(has_token(f->peek, h));
+    /* A group too: its BEGIN IMMEDIATE follows the snapshot's end. */
+    assert_true(has_token(f->st, h));
+    assert_int_equal(store_group_begin(f->st), TD_OK);
+    assert_int_equal(put_token(f->st, 22, OAUTH_TOKEN_ACCESS, 8), TD_OK);
+    store_group_end(f->st, NULL, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    hash_of(h, 22);
+    assert_true(has_token(f->peek, h));
+    store_group_stats(f->st, &gs);
+    assert_int_equal(gs.read_snapshots, 3);
+    assert_int_equal(gs.commits, 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -545,6 +580,7 @@ int main(void)
         T(test_background_checkpoints),
         T(test_unattached_is_autocommit),
         T(test_detach_flushes),
+        T(test_read_snapshot_per_turn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
