@@ -36,12 +36,22 @@ struct gauge {
     bool counter;          /* TYPE counter rather than gauge */
 };
 
+struct hist {
+    char name[96];
+    char *help;
+    unsigned long long bucket[NBUCKETS];
+    unsigned long long count;
+    double sum;
+};
+
 static struct req_series reqs[METRICS_MAX_SERIES];
 static size_t nreqs;
 static struct lat_series lats[METRICS_MAX_SERIES / 4];
 static size_t nlats;
 static struct gauge gauges[64];
 static size_t ngauges;
+static struct hist hists[METRICS_MAX_HISTOGRAMS];
+static size_t nhists;
 static double lag_last, lag_max;
 static unsigned long long dropped;
 
@@ -115,6 +125,38 @@ void metrics_counter_add(const char *name, const char *help, metrics_gauge_fn *f
     reader_add(name, help, fn, ud, true);
 }
 
+void metrics_observe(const char *name, const char *help, double seconds)
+{
+    size_t i;
+
+    for (i = 0; i < nhists; i++)
+        if (strcmp(hists[i].name, name) == 0)
+            break;
+    if (i == nhists) {
+        if (nhists == METRICS_MAX_HISTOGRAMS) {
+            dropped++;
+            return;
+        }
+        copy(hists[i].name, sizeof(hists[i].name), name);
+        hists[i].help = td_strdup(help);
+        nhists++;
+    }
+    for (size_t b = 0; b < NBUCKETS; b++)
+        if (seconds <= buckets[b])
+            hists[i].bucket[b]++;
+    hists[i].count++;
+    hists[i].sum += seconds;
+}
+
+static void hist_render(struct buf *out, const struct hist *h)
+{
+    buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help, h->name);
+    for (size_t b = 0; b < NBUCKETS; b++)
+        buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", h->name, buckets[b], h->bucket[b]);
+    buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", h->name,
+               h->count, h->name, h->sum, h->name, h->count);
+}
+
 void metrics_loop_lag(double seconds)
 {
     lag_last = seconds;
@@ -178,6 +220,8 @@ void metrics_render(struct buf *out)
                "series cap.\n# TYPE tandem_metrics_series_dropped_total counter\n"
                "tandem_metrics_series_dropped_total %llu\n",
                dropped);
+    for (size_t i = 0; i < nhists; i++)
+        hist_render(out, &hists[i]);
     for (size_t i = 0; i < ngauges; i++) {
         const char *brace = strchr(gauges[i].name, '{');
         size_t base = brace ? (size_t)(brace - gauges[i].name) : strlen(gauges[i].name);
@@ -201,6 +245,10 @@ void metrics_reset(void)
         free(gauges[i].help);
     }
     ngauges = 0;
+    for (size_t i = 0; i < nhists; i++)
+        free(hists[i].help);
+    memset(hists, 0, sizeof(hists));
+    nhists = 0;
     nreqs = 0;
     nlats = 0;
     memset(lats, 0, sizeof(lats));

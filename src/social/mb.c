@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/metrics.h"
 #include "core/utf8.h"
 #include "social/mb_text.h"
 
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct mb_ring {
     int64_t account;
@@ -753,7 +755,9 @@ static void fan_out(struct mb *mb, const struct store_mb_post *p, int type, bool
     struct mb_ring *r;
     int64_t direct[STORE_MB_MENTIONS_MAX + 1];
     size_t nd = 0;
+    struct timespec t0, t1;
 
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (p->reblog_of_id != 0)
         f.reblogger = p->account_id;
     mb->naud = 0;
@@ -781,6 +785,13 @@ static void fan_out(struct mb *mb, const struct store_mb_post *p, int type, bool
     /* reblogs go to home streams only: Mastodon's public and tag timelines and
      * their streams carry no reblogs */
     emit(mb, &ev);
+    if (push) { /* new posts and reblogs: the write fan-out, streams included */
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        metrics_observe("tandem_mb_fanout_seconds",
+                        "Time to fan a new post or reblog out to its audience's home "
+                        "timelines and streams.",
+                        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    }
 }
 
 /* ---- actions ---- */

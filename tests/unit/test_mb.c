@@ -7,7 +7,9 @@
  * their suppression, home ring paging and its fallback to the store, ring
  * rebuild after a restart, the events and their audiences, and the time of
  * one fan-out to 100,000 followers with rings (printed, not asserted). */
+#include "core/buf.h"
 #include "core/err.h"
+#include "core/metrics.h"
 #include "social/mb.h"
 #include "store/store.h"
 #include "store/store_mb.h"
@@ -737,6 +739,27 @@ static void test_events(void **state)
     assert_int_equal(f->ev[1].post_id, rb);
 }
 
+/* Each new post and reblog is one observation of tandem_mb_fanout_seconds
+ * (what bench/microblog.sh reads); an edit fans out but is not a new post. */
+static void test_fanout_metric(void **state)
+{
+    struct fx *f = *state;
+    struct mb_post_req r = {.text = "edited", .text_len = 6};
+    struct buf b;
+
+    metrics_reset();
+    follow(f, BOB, ALICE);
+    int64_t id = post(f, ALICE, "counted", STORE_MB_PUBLIC);
+    assert_int_equal(mb_reblog(&f->mb, f->a[BOB], id, NULL, NULL), TD_OK);
+    assert_int_equal(mb_post_edit(&f->mb, f->a[ALICE], id, &r, NULL), TD_OK);
+    buf_init(&b, 0);
+    metrics_render(&b);
+    assert_non_null(strstr(b.data, "# TYPE tandem_mb_fanout_seconds histogram\n"));
+    assert_non_null(strstr(b.data, "tandem_mb_fanout_seconds_count 2\n"));
+    buf_free(&b);
+    metrics_reset();
+}
+
 /* ---- fan-out to 100,000 followers with rings ---- */
 
 #define FANOUT_N 100000
@@ -856,6 +879,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_home_paging, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_metric, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_100k, setup, teardown),
     };
 

@@ -64,11 +64,45 @@ static void test_label_escaping_and_cap(void **state)
     metrics_reset();
 }
 
+static void test_named_histogram(void **state)
+{
+    struct buf b;
+    char name[32];
+    (void)state;
+    metrics_reset();
+    metrics_observe("tandem_x_seconds", "X time.", 0.002);
+    metrics_observe("tandem_x_seconds", "X time.", 0.4);
+    for (int i = 0; i < METRICS_MAX_HISTOGRAMS + 2; i++) {
+        snprintf(name, sizeof(name), "tandem_h%d_seconds", i);
+        metrics_observe(name, "H.", 0.001);
+    }
+    buf_init(&b, 0);
+    metrics_render(&b);
+    assert_non_null(strstr(b.data, "# HELP tandem_x_seconds X time.\n"
+                                   "# TYPE tandem_x_seconds histogram\n"));
+    /* 0.002 is <= 0.0025; 0.4 only from 0.5 up. */
+    assert_non_null(strstr(b.data, "tandem_x_seconds_bucket{le=\"0.001\"} 0\n"));
+    assert_non_null(strstr(b.data, "tandem_x_seconds_bucket{le=\"0.0025\"} 1\n"));
+    assert_non_null(strstr(b.data, "tandem_x_seconds_bucket{le=\"0.5\"} 2\n"));
+    assert_non_null(strstr(b.data, "tandem_x_seconds_bucket{le=\"+Inf\"} 2\n"));
+    assert_non_null(strstr(b.data, "tandem_x_seconds_sum 0.402000\ntandem_x_seconds_count 2\n"));
+    /* one name took the first slot: the last three do not fit */
+    assert_null(strstr(b.data, "tandem_h15_seconds"));
+    assert_non_null(strstr(b.data, "tandem_metrics_series_dropped_total 3\n"));
+    buf_free(&b);
+    metrics_reset();
+    buf_init(&b, 0);
+    metrics_render(&b);
+    assert_null(strstr(b.data, "tandem_x_seconds"));
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_and_histogram),
         cmocka_unit_test(test_label_escaping_and_cap),
+        cmocka_unit_test(test_named_histogram),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
