@@ -323,7 +323,7 @@ static void handle_account_statuses(struct http_req *r)
         return;
     }
     api_masto_link(m, l);
-    api_masto_send(r, 200, api_masto_status_list(m, l));
+    api_masto_send_status_list(m, l); /* from the cached pieces */
 }
 
 /* Does account id block the viewer? Mastodon then shows it no
@@ -671,6 +671,7 @@ static void handle_update_credentials(struct http_req *r)
         return;
     }
     json_object_clear(m->accounts); /* built before the change */
+    mb_account_changed(m->mb, m->viewer); /* and the cached entity text */
     api_masto_send(r, 200, api_masto_credential_account(m, m->viewer));
 }
 
@@ -765,7 +766,7 @@ static void handle_favourites(struct http_req *r)
         return;
     }
     api_masto_link(m, l);
-    api_masto_send(r, 200, api_masto_status_list(m, l));
+    api_masto_send_status_list(m, l); /* from the cached pieces */
 }
 
 /* GET /api/v1/endorsements, /api/v1/domain_blocks: none here. */

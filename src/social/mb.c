@@ -152,8 +152,13 @@ static int ring_build(struct mb *mb, int64_t account, struct mb_ring **out)
         *out = r;
         return TD_OK;
     }
-    ids = td_malloc(mb->home_size * sizeof(*ids));
-    rc = store_mb_home_rebuild(mb->st, account, ids, mb->home_size, &n);
+    /* A rebuilt ring starts with the newest MB_HOME_BUILD ids (ten pages),
+     * not home_size: most readers never page that deep, and a hundred
+     * thousand rings of 800 ids were most of the server's memory. New posts
+     * grow it up to home_size; deeper pages read the store. */
+    size_t want = mb->home_size < MB_HOME_BUILD ? mb->home_size : MB_HOME_BUILD;
+    ids = td_malloc(want * sizeof(*ids));
+    rc = store_mb_home_rebuild(mb->st, account, ids, want, &n);
     if (rc != TD_OK) {
         free(ids);
         return rc;
@@ -170,7 +175,7 @@ static int ring_build(struct mb *mb, int64_t account, struct mb_ring **out)
     r->n = n;
     r->start = 0;
     r->built = true;
-    r->complete = n < mb->home_size;
+    r->complete = n < want;
     free(ids);
     *out = r;
     return TD_OK;

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #define MB_HOME_DEFAULT 800     /* ring size: Mastodon's FeedManager::MAX_ITEMS */
+#define MB_HOME_BUILD 200       /* ids a ring is rebuilt with (it grows to MB_HOME_DEFAULT) */
 #define MB_MEDIA_MAX STORE_MB_MEDIA_PER_POST
 #define MB_IDEM_KEY_MAX 256     /* bytes of an Idempotency-Key */
 #define MB_ERROR_MAX 160

@@ -1864,10 +1864,11 @@ static const char sql_viewer_blocks[] =
 static const char sql_viewer_mutes[] =
     "SELECT target_id FROM mutes WHERE account_id = ?1 AND (expires_at = 0 OR expires_at > ?2) "
     "ORDER BY 1";
+/* Index-only: the favourites' primary key and posts_reblog_once, no post row read. */
 static const char sql_viewer_flags[] =
-    "SELECT p.id, EXISTS(SELECT 1 FROM favourites f WHERE f.account_id = ?1 AND f.post_id = p.id), "
-    "EXISTS(SELECT 1 FROM posts r WHERE r.account_id = ?1 AND r.reblog_of_id = p.id) "
-    "FROM posts p WHERE p.id IN (" BATCH_PARAMS ")";
+    "SELECT 0, post_id FROM favourites WHERE account_id = ?1 AND post_id IN (" BATCH_PARAMS ") "
+    "UNION ALL SELECT 1, reblog_of_id FROM posts WHERE account_id = ?1 "
+    "AND reblog_of_id IN (" BATCH_PARAMS ")";
 
 #define VIEWER_IDS_MAX 100000 /* blocks or mutes of one account read per list */
 
@@ -1931,13 +1932,11 @@ int store_mb_viewer_flags(struct store *st, int64_t viewer, const int64_t *ids, 
     for (size_t i = 0; rc == TD_OK && i < n; i++)
         rc = store__bind_i64(st, s, (int)i + 2, ids[i]);
     while (rc == TD_OK && (rc = store__step_row(st, s)) == TD_OK) {
-        int64_t id = sqlite3_column_int64(s, 0);
-        for (size_t i = 0; i < n; i++) {
-            if (ids[i] == id) {
-                fav[i] = sqlite3_column_int(s, 1) != 0;
-                reb[i] = sqlite3_column_int(s, 2) != 0;
-            }
-        }
+        bool is_reblog = sqlite3_column_int(s, 0) != 0;
+        int64_t id = sqlite3_column_int64(s, 1);
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] == id)
+                *(is_reblog ? &reb[i] : &fav[i]) = true;
     }
     store__put(s);
     return rc == TD_ENOTFOUND ? TD_OK : rc;

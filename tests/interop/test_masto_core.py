@@ -121,3 +121,8 @@ def test_timeline_text_matches_entities(make_tandem):
     # Another reader sees its own flags.
     pub = c.get("/api/v1/timelines/public").json()
     assert all(s["favourited"] is False for s in pub)
+    # A profile change shows in cached timelines at once.
+    r = a.patch("/api/v1/accounts/update_credentials", data={"display_name": "Alice A."})
+    assert r.status_code == 200, r.text
+    home = check()
+    assert home[1]["account"]["display_name"] == "Alice A."

@@ -764,6 +764,29 @@ static void test_fanout_metric(void **state)
 
 #define FANOUT_N 100000
 
+/* A ring rebuilt after a start holds MB_HOME_BUILD ids; paging past them
+ * reads the store without a gap or a repeat, and new posts still arrive. */
+static void test_home_rebuilt_ring_pages(void **state)
+{
+    struct fx *f = *state;
+    enum { N = MB_HOME_BUILD + 60 };
+    int64_t *ids = calloc(N, sizeof(int64_t)), *got = calloc(N + 1, sizeof(int64_t));
+    size_t n;
+
+    follow(f, BOB, ALICE);
+    for (int i = 0; i < N; i++)
+        ids[i] = post(f, ALICE, "many", STORE_MB_PUBLIC);
+    /* the ring is built now, from the store */
+    collect(f, BOB, (struct store_mb_page){.limit = 40}, got, &n);
+    assert_int_equal(n, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(got[i], ids[N - 1 - i]);
+    int64_t fresh = post(f, ALICE, "fresh", STORE_MB_PUBLIC);
+    assert_true(in_home(f, BOB, fresh));
+    free(ids);
+    free(got);
+}
+
 /* ---- the post cache ---- */
 
 static const struct store_mb_post *cached(struct fx *f, int64_t id, struct mb_cpost **ref)
@@ -879,6 +902,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_home_paging, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_home_rebuilt_ring_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_metric, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_100k, setup, teardown),
     };

@@ -1397,6 +1397,12 @@ static void test_query_plans(void **state)
              "SELECT id, follower_id FROM follows WHERE followee_id = ?1 AND id < ?2 AND id > ?3 "
              "ORDER BY 1 DESC LIMIT ?4",
              "USING COVERING INDEX follows_followee (followee_id=? AND id>? AND id<?)");
+    /* store_mb_viewer_flags(): index look-ups only, no post row. */
+    plan_has(f,
+             "SELECT 0, post_id FROM favourites WHERE account_id = ?1 AND post_id IN (?2, ?3) "
+             "UNION ALL SELECT 1, reblog_of_id FROM posts WHERE account_id = ?1 "
+             "AND reblog_of_id IN (?2, ?3)",
+             "COVERING INDEX posts_reblog_once (account_id=? AND reblog_of_id=?)");
 }
 
 /* ---- full-text search and markers (0011_mb_search) ---- */
