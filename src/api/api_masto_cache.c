@@ -254,29 +254,37 @@ static int emit_page(struct buf *b, struct masto_req *m, const int64_t *ids, siz
     return rc;
 }
 
+/* The JSON array text of the statuses of ids into b. */
+static int statuses_text(struct masto_req *m, const int64_t *ids, size_t n, struct buf *b)
+{
+    int rc = TD_OK;
+
+    buf_putc(b, '[');
+    for (size_t i = 0; rc == TD_OK && i < n; i += STORE_MB_STATUSES_MAX) {
+        size_t k = n - i < STORE_MB_STATUSES_MAX ? n - i : STORE_MB_STATUSES_MAX;
+        if (i > 0 && b->len > 1)
+            buf_putc(b, ',');
+        size_t before = b->len;
+        rc = emit_page(b, m, ids + i, k);
+        if (b->len == before && i > 0 && b->data[b->len - 1] == ',')
+            b->data[--b->len] = '\0'; /* nothing after the separator */
+    }
+    buf_putc(b, ']');
+    return rc;
+}
+
 void api_masto_send_statuses(struct masto_req *m, const int64_t *ids, size_t n)
 {
     struct buf b;
-    int rc = TD_OK;
+    int rc;
 
     buf_init(&b, 0);
-    buf_putc(&b, '[');
-    for (size_t i = 0; rc == TD_OK && i < n; i += STORE_MB_STATUSES_MAX) {
-        size_t k = n - i < STORE_MB_STATUSES_MAX ? n - i : STORE_MB_STATUSES_MAX;
-        if (i > 0 && b.len > 1)
-            buf_putc(&b, ',');
-        size_t before = b.len;
-        rc = emit_page(&b, m, ids + i, k);
-        if (b.len == before && i > 0 && b.data[b.len - 1] == ',') {
-            b.data[--b.len] = '\0'; /* nothing after the separator */
-        }
-    }
+    rc = statuses_text(m, ids, n, &b);
     if (rc != TD_OK) {
         buf_free(&b);
         api_masto_fail(m->r, rc, NULL);
         return;
     }
-    buf_putc(&b, ']');
     http_resp_header(m->r, "Cache-Control", "no-store");
     http_resp_header(m->r, "Access-Control-Allow-Origin", "*");
     http_resp_send_buf(m->r, 200, "application/json; charset=utf-8", &b);

@@ -783,6 +783,14 @@ static void test_home_rebuilt_ring_pages(void **state)
         assert_int_equal(got[i], ids[N - 1 - i]);
     int64_t fresh = post(f, ALICE, "fresh", STORE_MB_PUBLIC);
     assert_true(in_home(f, BOB, fresh));
+    /* the full ring turned over in place: still no gap or repeat below it */
+    free(got);
+    got = calloc(N + 2, sizeof(int64_t));
+    collect(f, BOB, (struct store_mb_page){.limit = 40}, got, &n);
+    assert_int_equal(n, N + 1);
+    assert_int_equal(got[0], fresh);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(got[i + 1], ids[N - 1 - i]);
     free(ids);
     free(got);
 }
