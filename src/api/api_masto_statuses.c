@@ -675,18 +675,7 @@ static void upload_done(int rc, struct mb_media_result *res, const char *why, vo
                                      why ? why : "could not be processed"));
         return;
     }
-    md.account_id = m->viewer;
-    md.content_type = (char *)res->original.mime;
-    md.data = res->original.data;
-    md.len = res->original.len;
-    md.thumb = res->small.data;
-    md.thumb_len = res->small.len;
-    md.thumb_type = (char *)res->small.mime;
-    md.width = (int)res->original.width;
-    md.height = (int)res->original.height;
-    md.description = (char *)u->description;
-    md.blurhash = res->blurhash[0] ? res->blurhash : NULL;
-    rc = store_mb_media_create(m->st, &md);
+    rc = mb_media_save(m->mb, m->viewer, res, u->description, &md);
     if (rc == TD_OK)
         api_masto_send(m->r, 200, api_masto_media(m, &md));
     else if (rc == TD_ETOOBIG)

@@ -184,6 +184,28 @@ static int ring_build(struct mb *mb, int64_t account, struct mb_ring **out)
     return TD_OK;
 }
 
+int mb_media_save(struct mb *mb, int64_t account, const struct mb_media_result *res,
+                  const char *description, struct store_mb_media *out)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->account_id = account;
+    out->content_type = (char *)res->original.mime;
+    out->data = res->original.data;
+    out->len = res->original.len;
+    out->thumb = res->small.data;
+    out->thumb_len = res->small.len;
+    out->thumb_type = (char *)res->small.mime;
+    out->width = (int)res->original.width;
+    out->height = (int)res->original.height;
+    out->description = (char *)(description ? description : "");
+    out->blurhash = res->blurhash[0] ? (char *)res->blurhash : NULL;
+    rc = store_mb_media_create(mb->st, out);
+    out->data = out->thumb = NULL; /* the bytes are not the entity's business */
+    return rc;
+}
+
 size_t mb_rings(const struct mb *mb)
 {
     size_t n = 0;

@@ -858,18 +858,7 @@ static void compose_media_done(int rc, struct mb_media_result *res, const char *
                                             why ? why : "could not be processed"));
         return;
     }
-    md.account_id = viewer_of(r);
-    md.content_type = (char *)res->original.mime;
-    md.data = res->original.data;
-    md.len = res->original.len;
-    md.thumb = res->small.data;
-    md.thumb_len = res->small.len;
-    md.thumb_type = (char *)res->small.mime;
-    md.width = (int)res->original.width;
-    md.height = (int)res->original.height;
-    md.description = (char *)j->description;
-    md.blurhash = res->blurhash[0] ? res->blurhash : NULL;
-    rc = store_mb_media_create(app_of(r)->store, &md);
+    rc = mb_media_save(app_of(r)->mb, viewer_of(r), res, j->description, &md);
     mb_media_result_free(res);
     free(res);
     if (rc != TD_OK) {
