@@ -413,82 +413,53 @@ json_t *api_masto_status_id(struct masto_req *m, int64_t id)
     return j;
 }
 
-/* Collect a batch's entities by id, then emit them in the asked order. */
-struct batch {
-    struct masto_req *m;
-    json_t *by_id;
-    int64_t *originals; /* reblogged ids to read in a second pass */
-    size_t norig;
-    json_t *rebloggers; /* reblog id -> the reblog's post row as a small object */
-};
-
-static int batch_post(void *ud, const struct store_mb_post *p)
+/* One page (n <= STORE_MB_STATUSES_MAX) from the service's post cache, with
+ * the reader's favourited/reblogged from one query. */
+static void statuses_page(struct masto_req *m, const int64_t *ids, size_t n, json_t *out)
 {
-    struct batch *b = ud;
-    char key[24];
+    struct mb_cpost *posts[STORE_MB_STATUSES_MAX], *origs[STORE_MB_STATUSES_MAX];
+    int64_t oids[STORE_MB_STATUSES_MAX], fids[STORE_MB_STATUSES_MAX];
+    bool fav[STORE_MB_STATUSES_MAX], reb[STORE_MB_STATUSES_MAX];
+    size_t no = 0;
 
-    snprintf(key, sizeof(key), "%lld", (long long)p->id);
-    if (p->reblog_of_id == 0) {
-        json_t *j = status_build(b->m, p);
-        if (j)
-            json_object_set_new(b->by_id, key, j);
-        return 0;
+    memset(origs, 0, sizeof(origs));
+    if (mb_posts(m->mb, ids, n, posts) != TD_OK)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        fids[i] = ids[i];
+        if (posts[i] && posts[i]->p.reblog_of_id)
+            oids[no++] = fids[i] = posts[i]->p.reblog_of_id;
     }
-    /* A reblog: build the wrapper once the original is read. */
-    struct store_mb_post *copy = arena_alloc(b->m->r->arena, sizeof(*copy));
-    *copy = *p;
-    copy->content = copy->spoiler_text = copy->source = copy->language = NULL;
-    copy->mentions = NULL;
-    copy->tags = NULL;
-    copy->nmentions = copy->ntags = copy->nmedia = 0;
-    b->originals[b->norig++] = p->reblog_of_id;
-    json_object_set_new(b->rebloggers, key, json_integer((json_int_t)(intptr_t)copy));
-    return 0;
+    if ((no == 0 || mb_posts(m->mb, oids, no, origs) == TD_OK) &&
+        store_mb_viewer_flags(m->st, m->viewer, fids, n, fav, reb) == TD_OK) {
+        for (size_t i = 0, k = 0; i < n; i++) {
+            struct mb_cpost *o = posts[i] && posts[i]->p.reblog_of_id ? origs[k++] : NULL;
+            if (posts[i] == NULL || (posts[i]->p.reblog_of_id && o == NULL))
+                continue;
+            struct store_mb_post p = o ? o->p : posts[i]->p;
+            p.favourited = fav[i];
+            p.reblogged = reb[i];
+            json_t *j = status_build(m, &p);
+            if (j && o) {
+                json_t *w = reblog_build(m, &posts[i]->p, j);
+                json_decref(j);
+                j = w;
+            }
+            if (j)
+                json_array_append_new(out, j);
+        }
+    }
+    mb_posts_release(posts, n);
+    mb_posts_release(origs, no);
 }
 
 json_t *api_masto_statuses(struct masto_req *m, const int64_t *ids, size_t n)
 {
-    struct batch b = {.m = m};
     json_t *out = json_array();
 
-    if (n == 0)
-        return out;
-    b.by_id = json_object();
-    b.rebloggers = json_object();
-    b.originals = arena_alloc(m->r->arena, n * sizeof(int64_t));
-    store_mb_posts_get(m->st, ids, n, m->viewer, batch_post, &b);
-    if (b.norig) {
-        /* The originals, read into by_id under their own ids. */
-        json_t *reb = b.rebloggers;
-        b.rebloggers = json_object();
-        store_mb_posts_get(m->st, b.originals, b.norig, m->viewer, batch_post, &b);
-        json_decref(b.rebloggers);
-        const char *k;
-        json_t *v;
-        json_object_foreach(reb, k, v) {
-            const struct store_mb_post *rb =
-                (const struct store_mb_post *)(intptr_t)json_integer_value(v);
-            char okey[24];
-            snprintf(okey, sizeof(okey), "%lld", (long long)rb->reblog_of_id);
-            json_t *o = json_object_get(b.by_id, okey);
-            if (o == NULL)
-                continue;
-            json_t *w = reblog_build(m, rb, o);
-            if (w)
-                json_object_set_new(b.by_id, k, w);
-        }
-        json_decref(reb);
-    } else {
-        json_decref(b.rebloggers);
-    }
-    for (size_t i = 0; i < n; i++) {
-        char key[24];
-        snprintf(key, sizeof(key), "%lld", (long long)ids[i]);
-        json_t *j = json_object_get(b.by_id, key);
-        if (j)
-            json_array_append(out, j);
-    }
-    json_decref(b.by_id);
+    for (size_t i = 0; i < n; i += STORE_MB_STATUSES_MAX)
+        statuses_page(m, ids + i, n - i < STORE_MB_STATUSES_MAX ? n - i : STORE_MB_STATUSES_MAX,
+                      out);
     return out;
 }
 

@@ -94,17 +94,22 @@ def test_timeline_text_matches_entities(make_tandem):
     b.post("/api/v1/accounts/%s/follow" % ids["carol"])
     p1 = a.post("/api/v1/statuses", data={"status": "hello @carol #one"}).json()
     p2 = a.post("/api/v1/statuses", data={"status": "second", "spoiler_text": "cw"}).json()
+    a.post("/api/v1/statuses", data={"status": "a reply", "in_reply_to_id": p1["id"]})
     c.post("/api/v1/statuses/%s/reblog" % p1["id"])
     b.post("/api/v1/statuses/%s/favourite" % p1["id"])
     b.post("/api/v1/statuses/%s/favourite" % p2["id"])
 
     def check():
         home = b.get("/api/v1/timelines/home").json()
-        assert len(home) == 3
+        assert len(home) == 4
         for s in home:
             one = b.get("/api/v1/statuses/%s" % s["id"])
             assert one.status_code == 200, one.text
             assert s == one.json()
+        # Lists built as JSON trees (a thread) agree with both.
+        ctx = b.get("/api/v1/statuses/%s/context" % home[1]["id"]).json()
+        assert [x["content"] for x in ctx["ancestors"]] == [home[3]["content"]]
+        assert ctx["ancestors"][0] == home[3]
         return home
 
     home = check()
@@ -116,8 +121,8 @@ def test_timeline_text_matches_entities(make_tandem):
     b.post("/api/v1/accounts/%s/follow" % ids["alice"])
     home = check()
     assert home[0]["reblog"]["favourites_count"] == 0 and home[0]["favourited"] is False
-    assert "edited" in home[1]["content"]
-    assert home[1]["account"]["followers_count"] == 1
+    assert "edited" in home[2]["content"]
+    assert home[2]["account"]["followers_count"] == 1
     # Another reader sees its own flags.
     pub = c.get("/api/v1/timelines/public").json()
     assert all(s["favourited"] is False for s in pub)
@@ -125,4 +130,4 @@ def test_timeline_text_matches_entities(make_tandem):
     r = a.patch("/api/v1/accounts/update_credentials", data={"display_name": "Alice A."})
     assert r.status_code == 200, r.text
     home = check()
-    assert home[1]["account"]["display_name"] == "Alice A."
+    assert home[2]["account"]["display_name"] == "Alice A."
