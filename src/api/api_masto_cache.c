@@ -217,7 +217,7 @@ static int emit_page(struct buf *b, struct masto_req *m, const int64_t *ids, siz
     int64_t oids[STORE_MB_STATUSES_MAX], fids[STORE_MB_STATUSES_MAX];
     bool fav[STORE_MB_STATUSES_MAX], reb[STORE_MB_STATUSES_MAX];
     int64_t now = store_now_ms();
-    size_t no = 0, first = b->len;
+    size_t no = 0;
     int rc = mb_posts(m->mb, ids, n, posts);
 
     if (rc != TD_OK)
@@ -240,7 +240,7 @@ static int emit_page(struct buf *b, struct masto_req *m, const int64_t *ids, siz
         if (posts[i] == NULL || (posts[i]->p.reblog_of_id && o == NULL))
             continue;
         size_t mark = b->len;
-        if (b->len > first)
+        if (b->data[b->len - 1] != '[') /* after an element: a separator */
             buf_putc(b, ',');
         bool ok = o ? emit_reblog(b, m, posts[i], o, fav[i], reb[i], now)
                     : emit_post(b, m, posts[i], fav[i], reb[i], now);
@@ -262,12 +262,7 @@ static int statuses_text(struct masto_req *m, const int64_t *ids, size_t n, stru
     buf_putc(b, '[');
     for (size_t i = 0; rc == TD_OK && i < n; i += STORE_MB_STATUSES_MAX) {
         size_t k = n - i < STORE_MB_STATUSES_MAX ? n - i : STORE_MB_STATUSES_MAX;
-        if (i > 0 && b->len > 1)
-            buf_putc(b, ',');
-        size_t before = b->len;
         rc = emit_page(b, m, ids + i, k);
-        if (b->len == before && i > 0 && b->data[b->len - 1] == ',')
-            b->data[--b->len] = '\0'; /* nothing after the separator */
     }
     buf_putc(b, ']');
     return rc;
