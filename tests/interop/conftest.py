@@ -69,9 +69,11 @@ class Tandem:
                                      stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:
-            m = re.search(rb"event=server.listening proto=http addr=\S+ port=(\d+)",
-                          self.log_bytes()[offset:])
-            if m:
+            log = self.log_bytes()[offset:]
+            m = re.search(rb"event=server.listening proto=http addr=\S+ port=(\d+)", log)
+            # server.started comes once the signal handlers are in place: a test that
+            # stops the server sooner would see it die of the SIGTERM instead.
+            if m and b"event=server.started" in log:
                 self.port = int(m.group(1))
                 return self
             if self.proc.poll() is not None:

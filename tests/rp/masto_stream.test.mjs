@@ -46,7 +46,7 @@ function startTandem() {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); fail(new Error(log)); }, 30000);
     const poll = setInterval(() => {
       const m = log.match(/event=server\.listening proto=http addr=\S+ port=(\d+)/);
-      if (!m) return;
+      if (!m || !log.includes('event=server.started')) return; /* signal handlers in place */
       clearInterval(poll);
       clearTimeout(timer);
       done({ proc, dir, env, url: `http://127.0.0.1:${m[1]}`, log: () => log });

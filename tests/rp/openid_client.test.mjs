@@ -70,7 +70,7 @@ function startTandem() {
     }, 30000);
     const poll = setInterval(() => {
       const m = log.match(/event=server\.listening proto=http addr=\S+ port=(\d+)/);
-      if (m) {
+      if (m && log.includes('event=server.started')) { // signal handlers in place
         clearInterval(poll);
         clearTimeout(timer);
         resolveStart({ proc, dir, env, appendLog, url: `http://127.0.0.1:${m[1]}`,

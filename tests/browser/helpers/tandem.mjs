@@ -44,7 +44,8 @@ export function startTandem(t) {
     const poll = setInterval(() => {
       const http = log.match(/event=server\.listening proto=http addr=\S+ port=(\d+)/);
       const xmpp = log.match(/event=server\.listening proto=xmpp addr=\S+ port=(\d+)/);
-      if (http && xmpp) {
+      // server.started: the signal handlers are in place, so a stop cannot kill it early
+      if (http && xmpp && log.includes('event=server.started')) {
         clearInterval(poll);
         clearTimeout(timer);
         t.url = `http://127.0.0.1:${http[1]}`;
