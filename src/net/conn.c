@@ -17,6 +17,8 @@
 #define IP_BUCKETS 1024
 #define CLOSE_FLUSH_MS 5000
 #define READ_BUF_SIZE 65536
+#define PEND_MIN 2048      /* first pending buffer; grows by doubling */
+#define PEND_MAX 65536     /* above this a conn's pending bytes go out at once */
 
 struct ipcount {
     struct ipcount *next;
@@ -36,6 +38,11 @@ struct listener {
     bool stopped;
     bool free_requested;
     bool handle_closed;
+    bool flush_started;            /* check and prepare initialized */
+    int flush_handles_open;        /* check and prepare not yet closed */
+    uv_check_t check;              /* flushes corked output after the turn's I/O */
+    uv_prepare_t prepare;          /* ... and what later callbacks queued */
+    struct conn *dirty;            /* conns with pending output, doubly linked */
     struct ipcount *ips[IP_BUCKETS];
 };
 
@@ -43,6 +50,7 @@ struct wreq {
     uv_write_t req;
     struct conn *c;
     size_t len;
+    size_t cap;
     char data[];
 };
 
@@ -101,6 +109,8 @@ static void ip_add(struct listener *l, const char *ip, int delta)
 
 static void listener_maybe_free(struct listener *l);
 static int write_raw(struct conn *c, const uv_buf_t *bufs, unsigned nbufs);
+static void flush_pending(struct conn *c);
+static void dirty_unlink(struct conn *c);
 
 static void on_handle_closed(uv_handle_t *h)
 {
@@ -118,7 +128,9 @@ static void on_handle_closed(uv_handle_t *h)
             c->_next->_prev = c->_prev;
         l->nconns--;
         ip_add(l, c->peer, -1);
+        dirty_unlink(c);
     }
+    free(c->_pend); /* only if written after closing began; never sent */
     if (c->ops->on_free)
         c->ops->on_free(c);
     tls_session_free(c->tls);
@@ -163,6 +175,10 @@ static void flush_timeout(struct conn *c)
 
 void conn_abort(struct conn *c)
 {
+    /* What was queued before the abort goes out as it did before output was
+     * corked (an error stanza before the close); libuv cancels what the
+     * kernel does not take at once. */
+    flush_pending(c);
     c->_closing = true;
     stop_reading(c);
     close_handles(c);
@@ -172,6 +188,7 @@ void conn_close(struct conn *c)
 {
     if (c->_closing)
         return;
+    flush_pending(c);
     c->_closing = true;
     stop_reading(c);
     if (c->tls) {
@@ -230,6 +247,8 @@ static void deliver_tls(struct conn *c, const char *data, size_t len)
     buf_init(&out, 0);
     rc = tls_feed(c->tls, data, len, &plain);
     if (tls_take_output(c->tls, &out) > 0) {
+        /* Sealed now, so sent before any pending plaintext, which is
+         * sealed when it is flushed: the wire order is the sealing order. */
         uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
         write_raw(c, &b, 1); /* already ciphertext: handshake or alert */
     }
@@ -315,68 +334,189 @@ static void write_cb(uv_write_t *req, int status)
     }
 }
 
+static void pause_if_full(struct conn *c)
+{
+    if (c->out_queued > c->out_high_water && !c->_read_paused_by_output) {
+        c->_read_paused_by_output = true;
+        update_reading(c);
+    }
+}
+
+/* Hand w (owned from here on) to libuv; its bytes are already counted in
+ * out_queued. */
+static int submit(struct conn *c, struct wreq *w)
+{
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+    int rc;
+
+    w->c = c;
+    c->writes++;
+    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+    if (rc < 0) {
+        c->out_queued -= w->len;
+        free(w);
+        conn_abort(c);
+        return TD_EIO;
+    }
+    return TD_OK;
+}
+
+static bool over_limit(struct conn *c, size_t more)
+{
+    if (c->out_queued + more <= c->out_max)
+        return false;
+    log_warn("conn.output_limit", "conn=%llu peer=%s queued=%zu", (unsigned long long)c->id,
+             c->peer, c->out_queued + more);
+    conn_abort(c);
+    return true;
+}
+
+static struct wreq *wreq_new(size_t cap)
+{
+    struct wreq *w = td_malloc(sizeof(*w) + cap);
+    w->len = 0;
+    w->cap = cap;
+    return w;
+}
+
+static void wreq_append(struct wreq *w, const uv_buf_t *bufs, unsigned nbufs)
+{
+    for (unsigned i = 0; i < nbufs; i++) {
+        memcpy(w->data + w->len, bufs[i].base, bufs[i].len);
+        w->len += bufs[i].len;
+    }
+}
+
+/* Bytes that bypass the cork: TLS records sealed here (handshake, alerts,
+ * close_notify) and flushed output. */
 static int write_raw(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
     size_t total = 0;
     struct wreq *w;
-    size_t off = 0;
-    uv_buf_t b;
-    int rc;
 
     for (unsigned i = 0; i < nbufs; i++)
         total += bufs[i].len;
     if (total == 0)
         return TD_OK;
-    if (c->out_queued + total > c->out_max) {
-        log_warn("conn.output_limit", "conn=%llu peer=%s queued=%zu", (unsigned long long)c->id,
-                 c->peer, c->out_queued + total);
-        conn_abort(c);
+    if (over_limit(c, total))
         return TD_ECLOSED;
-    }
-    w = td_malloc(sizeof(*w) + total);
-    w->c = c;
-    w->len = total;
-    for (unsigned i = 0; i < nbufs; i++) {
-        memcpy(w->data + off, bufs[i].base, bufs[i].len);
-        off += bufs[i].len;
-    }
-    b = uv_buf_init(w->data, (unsigned)total);
-    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
-    if (rc < 0) {
-        free(w);
-        conn_abort(c);
-        return TD_EIO;
-    }
+    w = wreq_new(total);
+    wreq_append(w, bufs, nbufs);
     c->out_queued += total;
-    if (c->out_queued > c->out_high_water && !c->_read_paused_by_output) {
-        c->_read_paused_by_output = true;
-        update_reading(c);
-    }
-    return TD_OK;
+    pause_if_full(c);
+    return submit(c, w);
 }
 
-int conn_writev(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
-{
-    struct buf out;
-    int rc = TD_OK;
+/* ---- corking: one write per conn per loop turn ---- */
 
-    if (c->_closing || uv_is_closing((uv_handle_t *)&c->tcp))
-        return TD_ECLOSED;
-    if (c->tls == NULL)
-        return write_raw(c, bufs, nbufs);
-    for (unsigned i = 0; i < nbufs && rc == TD_OK; i++)
-        rc = tls_write(c->tls, bufs[i].base, bufs[i].len);
+static void dirty_link(struct conn *c)
+{
+    struct listener *l = c->listener;
+
+    c->_dprev = NULL;
+    c->_dnext = l->dirty;
+    if (l->dirty)
+        l->dirty->_dprev = c;
+    l->dirty = c;
+}
+
+static void dirty_unlink(struct conn *c)
+{
+    struct listener *l = c->listener;
+
+    if (c->_dprev)
+        c->_dprev->_dnext = c->_dnext;
+    else if (l->dirty == c)
+        l->dirty = c->_dnext;
+    if (c->_dnext)
+        c->_dnext->_dprev = c->_dprev;
+    c->_dnext = c->_dprev = NULL;
+}
+
+/* Send c's pending bytes: as they are on a plain socket, sealed into TLS
+ * records (as few as the TLS library makes of one buffer) otherwise. */
+static void flush_pending(struct conn *c)
+{
+    struct wreq *w = c->_pend;
+    struct buf out;
+    int rc;
+
+    if (w == NULL)
+        return;
+    c->_pend = NULL;
+    dirty_unlink(c);
+    if (c->tls == NULL) {
+        submit(c, w);
+        return;
+    }
+    c->out_queued -= w->len;
+    rc = tls_write(c->tls, w->data, w->len);
+    free(w);
     if (rc != TD_OK) {
         conn_abort(c);
-        return rc;
+        return;
     }
     buf_init(&out, 0);
     if (tls_take_output(c->tls, &out) > 0) {
         uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
-        rc = write_raw(c, &b, 1);
+        write_raw(c, &b, 1);
     }
     buf_free(&out);
-    return rc;
+}
+
+static void flush_all(struct listener *l)
+{
+    while (l->dirty)
+        flush_pending(l->dirty); /* unlinks it; may close conns, or queue to others */
+}
+
+static void on_check(uv_check_t *h)
+{
+    flush_all(h->data);
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    flush_all(h->data);
+}
+
+int conn_writev(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
+{
+    size_t total = 0;
+    struct wreq *w = c->_pend;
+
+    if (c->_closing || uv_is_closing((uv_handle_t *)&c->tcp))
+        return TD_ECLOSED;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    if (total == 0)
+        return TD_OK;
+    if (over_limit(c, total))
+        return TD_ECLOSED;
+    if (w && w->len + total > w->cap) {
+        if (w->len + total > PEND_MAX) {
+            flush_pending(c); /* a big write: no point copying it twice */
+            if (c->_closing)
+                return TD_ECLOSED;
+            w = NULL;
+        } else {
+            size_t cap = w->cap * 2;
+            while (cap < w->len + total)
+                cap *= 2;
+            w = td_realloc(w, sizeof(*w) + cap);
+            w->cap = cap;
+            c->_pend = w;
+        }
+    }
+    if (w == NULL) {
+        w = wreq_new(total > PEND_MIN ? total : PEND_MIN);
+        c->_pend = w;
+        dirty_link(c);
+    }
+    wreq_append(w, bufs, nbufs);
+    c->out_queued += total;
+    pause_if_full(c);
+    return TD_OK;
 }
 
 int conn_write(struct conn *c, const void *data, size_t len)
@@ -413,6 +553,7 @@ int conn_start_tls(struct conn *c, struct tls_ctx *ctx)
 {
     if (c->tls)
         return TD_EPROTO;
+    flush_pending(c); /* the protocol's "proceed" goes out in plaintext */
     c->tls = tls_session_new(ctx, true, NULL);
     return c->tls ? TD_OK : TD_EIO;
 }
@@ -553,6 +694,17 @@ int listener_start(uv_loop_t *loop, const struct listener_opts *o, struct listen
         l->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     else
         l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    uv_check_init(loop, &l->check);
+    uv_prepare_init(loop, &l->prepare);
+    l->check.data = l;
+    l->prepare.data = l;
+    uv_check_start(&l->check, on_check);
+    uv_prepare_start(&l->prepare, on_prepare);
+    /* They run every turn but keep no loop alive: a conn with output does. */
+    uv_unref((uv_handle_t *)&l->check);
+    uv_unref((uv_handle_t *)&l->prepare);
+    l->flush_started = true;
+    l->flush_handles_open = 2;
     *out = l;
     return TD_OK;
 
@@ -605,9 +757,23 @@ void listener_foreach(struct listener *l, void (*fn)(struct conn *c, void *ud), 
     }
 }
 
+static void on_flush_handle_closed(uv_handle_t *h)
+{
+    struct listener *l = h->data;
+    l->flush_handles_open--;
+    listener_maybe_free(l);
+}
+
 static void listener_maybe_free(struct listener *l)
 {
     if (!l->free_requested || !l->handle_closed || l->nconns > 0)
+        return;
+    if (l->flush_started) { /* the last conn is gone: nothing left to flush */
+        l->flush_started = false;
+        uv_close((uv_handle_t *)&l->check, on_flush_handle_closed);
+        uv_close((uv_handle_t *)&l->prepare, on_flush_handle_closed);
+    }
+    if (l->flush_handles_open > 0)
         return;
     for (size_t i = 0; i < IP_BUCKETS; i++) {
         while (l->ips[i]) {

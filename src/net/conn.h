@@ -17,7 +17,15 @@
  *
  * Output has a ceiling (Redis client output buffer limits): above
  * out_high_water the conn stops reading from the peer until the queue
- * drains; above out_max it is closed. */
+ * drains; above out_max it is closed.
+ *
+ * Output is corked per loop turn: conn_write() appends to the conn's pending
+ * buffer, and the listener hands every conn's pending bytes to the kernel in
+ * one write after the turn's I/O callbacks (a uv_check handle, with a
+ * uv_prepare one for bytes queued later in the turn). A server that routes
+ * many stanzas to one client in a turn then pays one system call, not one
+ * per stanza. conn_close(), conn_abort() and conn_start_tls() flush first,
+ * so the order of bytes on the wire is the order of the calls. */
 #ifndef TD_NET_CONN_H
 #define TD_NET_CONN_H
 
@@ -30,6 +38,7 @@ struct conn;
 struct listener;
 struct tls_ctx;
 struct tls_session;
+struct wreq;
 
 /** Callbacks a protocol gives its listener. */
 struct conn_ops {
@@ -61,13 +70,16 @@ struct conn {
     uint64_t id;                   /* process-unique, for logs */
     char peer[64];                 /* peer address, "ip" (no port) */
     int peer_port;
-    size_t out_queued;             /* bytes handed to uv_write, not yet completed */
+    size_t out_queued;             /* bytes pending or handed to uv_write, not yet written */
     size_t out_high_water;         /* pause reading above this (bytes) */
     size_t out_max;                /* close the conn above this (bytes) */
+    uint64_t writes;               /* buffers handed to libuv (one per turn with output) */
     void *data;                    /* free for the protocol's use */
     /* private */
     conn_timer_cb *_timer_cb;
     struct conn *_next, *_prev;    /* listener's list of live conns */
+    struct wreq *_pend;            /* output corked until the end of the turn */
+    struct conn *_dnext, *_dprev;  /* listener's list of conns with _pend */
     int _handles_open;             /* handles not yet closed (tcp, timer) */
     int _in_callback;              /* >0 while inside on_data */
     bool _closing;
@@ -111,7 +123,8 @@ void listener_free(struct listener *l);
 /** Total open connections over all listeners (for /metrics). */
 size_t conn_open_count(void);
 
-/** Queue bytes for the peer (copied; encrypted if TLS is on). TD_ECLOSED if closing. */
+/** Queue bytes for the peer (copied; encrypted if TLS is on; sent at the end
+ * of the loop turn). TD_ECLOSED if closing. */
 int conn_write(struct conn *c, const void *data, size_t len);
 /** Queue several pieces as one write. */
 int conn_writev(struct conn *c, const uv_buf_t *bufs, unsigned nbufs);

@@ -5,9 +5,10 @@
  * TLS with an echo protocol, STARTTLS mid-stream (RFC 6120 §5.4.3.3 style:
  * "STARTTLS" / "PROCEED", then the handshake), close_notify on conn_close,
  * a TLS listener fed plaintext, the output ceiling closing a peer that never
- * reads, max_conns_per_ip refusing the third connection, and conn_close
- * flushing queued output before the socket closes. The client thread never
- * calls cmocka: it records its first failure as text, and the main thread
+ * reads, max_conns_per_ip refusing the third connection, conn_close
+ * flushing queued output before the socket closes, and corked output (one
+ * write per conn per loop turn, in order, plain and TLS). The client thread
+ * never calls cmocka: it records its first failure as text, and the main thread
  * asserts after joining it. */
 #include "core/buf.h"
 #include "core/err.h"
@@ -177,6 +178,9 @@ struct fixture {
     size_t flood_written;
     bool tls_seen;
     char tls_version[16];
+    uint64_t cork_writes_before;      /* c->writes before the pieces (TLS: handshake) */
+    uint64_t cork_writes_in_callback; /* writes since, right after the pieces were queued */
+    uint64_t cork_writes;             /* writes since, when the conn closed */
 };
 
 static struct fixture fx;
@@ -500,6 +504,38 @@ static const struct conn_ops bulk_ops = {
     .on_open = count_open,
     .on_data = bulk_data,
     .on_close = count_close,
+    .on_free = count_free,
+};
+
+/* Cork: on input, queue CORK_PIECES numbered lines one conn_write each; the
+ * loop must hand them to the kernel as one write at the end of the turn. */
+#define CORK_PIECES 100
+#define CORK_LINE 9 /* "line 042\n" */
+
+static void cork_data(struct conn *c, const char *data, size_t len)
+{
+    char line[16];
+
+    (void)data;
+    (void)len;
+    fx.cork_writes_before = c->writes;
+    for (int i = 0; i < CORK_PIECES; i++) {
+        snprintf(line, sizeof(line), "line %03d\n", i);
+        conn_write(c, line, CORK_LINE);
+    }
+    fx.cork_writes_in_callback = c->writes - fx.cork_writes_before;
+}
+
+static void cork_close(struct conn *c)
+{
+    fx.cork_writes = c->writes - fx.cork_writes_before;
+    count_close(c);
+}
+
+static const struct conn_ops cork_ops = {
+    .on_open = count_open,
+    .on_data = cork_data,
+    .on_close = cork_close,
     .on_free = count_free,
 };
 
@@ -833,6 +869,77 @@ static void test_close_flushes(void **state)
     assert_int_equal(fx.closes, 1);
 }
 
+static int cork_check(struct client *c, const char *buf)
+{
+    char want[16];
+
+    for (int i = 0; i < CORK_PIECES; i++) {
+        snprintf(want, sizeof(want), "line %03d\n", i);
+        if (memcmp(buf + i * CORK_LINE, want, CORK_LINE) != 0)
+            return cfail(c, "piece %d out of order or corrupted", i);
+    }
+    return 0;
+}
+
+static void cl_cork(struct client *c)
+{
+    char buf[CORK_PIECES * CORK_LINE];
+    int fd = tcp_connect(c, c->port);
+
+    CHECK(c, fd >= 0);
+    TRY(c, send_all(c, fd, "go\n", 3));
+    TRY(c, recv_all(c, fd, buf, sizeof(buf)));
+    TRY(c, cork_check(c, buf));
+out:
+    if (fd >= 0)
+        close(fd);
+}
+
+static void test_cork_one_write_per_turn(void **state)
+{
+    (void)state;
+    start_listener(&cork_ops, sizeof(struct conn), false, 0, 0);
+    run_client(cl_cork);
+    assert_true(run_until(no_conns, 10000));
+    assert_int_equal(fx.cork_writes_in_callback, 0); /* nothing sent inside the callback */
+    assert_int_equal(fx.cork_writes, 1);             /* 100 pieces, one write */
+}
+
+static void cl_cork_tls(struct client *c)
+{
+    SSL_CTX *ctx = client_ctx(c);
+    SSL *ssl = NULL;
+    char buf[CORK_PIECES * CORK_LINE];
+    int fd = -1;
+
+    CHECK(c, ctx != NULL);
+    fd = tcp_connect(c, c->port);
+    CHECK(c, fd >= 0);
+    ssl = tls_client_start(c, ctx, fd);
+    CHECK(c, ssl != NULL);
+    TRY(c, ssl_write_all(c, ssl, "go\n", 3));
+    TRY(c, ssl_read_all(c, ssl, buf, sizeof(buf)));
+    TRY(c, cork_check(c, buf));
+out:
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    if (fd >= 0)
+        close(fd);
+}
+
+static void test_cork_tls(void **state)
+{
+    (void)state;
+    start_listener(&cork_ops, sizeof(struct conn), true, 0, 0);
+    run_client(cl_cork_tls);
+    assert_true(run_until(no_conns, 10000));
+    assert_true(fx.cork_writes_before > 0); /* the handshake went out first */
+    assert_int_equal(fx.cork_writes_in_callback, 0);
+    /* The pieces sealed and sent together, then close_notify on the close
+     * that follows the client's EOF. */
+    assert_int_equal(fx.cork_writes, 2);
+}
+
 static void test_bad_listen_address(void **state)
 {
     struct listener_opts lo;
@@ -868,6 +975,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_output_ceiling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_conns_per_ip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_flushes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cork_one_write_per_turn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cork_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_listen_address, setup, teardown),
     };
 
