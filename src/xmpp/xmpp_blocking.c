@@ -38,11 +38,12 @@
 #include <string.h>
 
 #define NS_BLOCKING "urn:xmpp:blocking"
-#define BUCKETS 256
+#define BUCKETS 4096   /* two look-ups per message: keep chains short */
 #define CACHE_MAX 4096 /* accounts whose list is held in memory */
 
 struct bl_entry {
     struct bl_entry *next;
+    unsigned hash; /* hash_str(bare): most chain neighbours fail on it */
     char *bare;
     char **jids; /* sorted (strcmp) */
     size_t n, cap;
@@ -124,12 +125,13 @@ static int64_t account_of_bare(struct xmpp_c2s *srv, const char *bare)
 static struct bl_entry *entry_of(struct xmpp_c2s *srv, int slot, const char *bare)
 {
     struct bl_srv *bs = srv->mod[slot];
-    unsigned h = hash_str(bare) % BUCKETS;
+    unsigned hv = hash_str(bare);
+    unsigned h = hv % BUCKETS;
     struct bl_entry *e;
     int64_t id;
 
     for (e = bs->b[h]; e; e = e->next)
-        if (strcmp(e->bare, bare) == 0)
+        if (e->hash == hv && strcmp(e->bare, bare) == 0)
             return e;
     id = account_of_bare(srv, bare);
     if (id == 0)
@@ -142,6 +144,7 @@ static struct bl_entry *entry_of(struct xmpp_c2s *srv, int slot, const char *bar
     if (e->n > 1)
         qsort(e->jids, e->n, sizeof(*e->jids), cmp_str);
     e->bare = td_strdup(bare);
+    e->hash = hv;
     if (bs->count >= CACHE_MAX)
         cache_clear(bs); /* reloaded on demand */
     e->next = bs->b[h];

@@ -543,6 +543,15 @@ int64_t xmpp__account_of(struct xmpp_c2s *srv, const char *local)
     return id;
 }
 
+int64_t xmpp__account_of_bare(struct xmpp_c2s *srv, const char *bare, const char *local)
+{
+    struct xmpp_route *rt = xmpp_router_resources(srv->router, bare);
+
+    /* A bound session is an enabled account's, up to the sweep that ends a
+     * disabled one's sessions; until then it gets its messages anyway. */
+    return rt ? xmpp__session_of(rt)->account_id : xmpp__account_of(srv, local);
+}
+
 const char *xmpp__local_of(struct xmpp_c2s *srv, struct arena *a, const char *bare)
 {
     struct xmpp_jid j;

@@ -286,6 +286,9 @@ void xmpp__session_end(struct xmpp_session *s);
 void xmpp__session_take_over(struct xmpp_session *s, struct xmpp_session *old);
 /** The account id of an existing, enabled local user, or 0. */
 int64_t xmpp__account_of(struct xmpp_c2s *srv, const char *local);
+/** The same for bare (local@domain), from an online session when there is
+ * one: no store read on the message path. */
+int64_t xmpp__account_of_bare(struct xmpp_c2s *srv, const char *bare, const char *local);
 /** The localpart of a bare JID on our domain (in a), or NULL. */
 const char *xmpp__local_of(struct xmpp_c2s *srv, struct arena *a, const char *bare);
 /** The server's disco#info identity (XEP-0030) as the core answers it. */

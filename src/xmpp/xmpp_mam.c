@@ -292,7 +292,7 @@ static int mam_message_pre(struct xmpp_session *s, int slot, struct xmpp_el *msg
     if (keeps(s->srv, m, s->account_id, to_bare))
         p->sender_acct = s->account_id;
     if (strcmp(to_bare, s->bare) != 0 && local != NULL) {
-        int64_t acct = xmpp__account_of(s->srv, local);
+        int64_t acct = xmpp__account_of_bare(s->srv, to_bare, local);
         if (keeps(s->srv, m, acct, s->bare))
             p->rcpt_acct = acct;
     }

@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* NULL and "" both mean "no namespace". */
@@ -287,17 +288,34 @@ static int put_escaped(struct buf *out, const char *s, size_t n, bool in_attr)
     return rc;
 }
 
+/* " name='" with an optional prefix ("xml", or "ns" and a number); the
+ * serializer runs once per routed stanza, so no printf on this path. */
+static int put_attr_name(struct buf *out, const char *prefix, int prefix_n, const char *name)
+{
+    char num[16];
+    int rc = buf_putc(out, ' ');
+
+    if (rc == TD_OK && prefix != NULL) {
+        rc = buf_appends(out, prefix);
+        if (rc == TD_OK && prefix_n >= 0) {
+            snprintf(num, sizeof(num), "%d", prefix_n);
+            rc = buf_appends(out, num);
+        }
+        if (rc == TD_OK)
+            rc = buf_putc(out, ':');
+    }
+    if (rc == TD_OK)
+        rc = buf_appends(out, name);
+    if (rc == TD_OK)
+        rc = buf_append(out, "='", 2);
+    return rc;
+}
+
 static int put_attr(struct buf *out, const char *prefix, int prefix_n, const char *name,
                     const char *value)
 {
-    int rc;
+    int rc = put_attr_name(out, prefix, prefix_n, name);
 
-    if (prefix != NULL && prefix_n >= 0)
-        rc = buf_printf(out, " %s%d:%s='", prefix, prefix_n, name);
-    else if (prefix != NULL)
-        rc = buf_printf(out, " %s:%s='", prefix, name);
-    else
-        rc = buf_printf(out, " %s='", name);
     if (rc == TD_OK)
         rc = put_escaped(out, value, strlen(value), true);
     if (rc == TD_OK)
@@ -337,12 +355,16 @@ static int serialize(const struct xmpp_el *el, const char *default_ns, bool stre
     is_stream = strcmp(el->ns, XMPP_NS_STREAMS) == 0;
     if (is_stream) {
         /* RFC 6120 §4.8.5: stream-level elements use the "stream" prefix. */
-        rc = buf_printf(out, "<stream:%s", el->name);
+        rc = buf_appends(out, "<stream:");
+        if (rc == TD_OK)
+            rc = buf_appends(out, el->name);
         if (rc == TD_OK && !stream_bound)
             rc = buf_appends(out, " xmlns:stream='" XMPP_NS_STREAMS "'");
         stream_bound = true;
     } else {
-        rc = buf_printf(out, "<%s", el->name);
+        rc = buf_putc(out, '<');
+        if (rc == TD_OK)
+            rc = buf_appends(out, el->name);
         if (rc == TD_OK && strcmp(el->ns, default_ns) != 0) {
             rc = put_attr(out, NULL, -1, "xmlns", el->ns);
         }
@@ -357,8 +379,11 @@ static int serialize(const struct xmpp_el *el, const char *default_ns, bool stre
         } else {
             int pi = attr_prefix_index(el, at);
 
-            if (pi == i)
-                rc = buf_printf(out, " xmlns:ns%d='", pi);
+            if (pi == i) {
+                char decl[32];
+                snprintf(decl, sizeof(decl), " xmlns:ns%d='", pi);
+                rc = buf_appends(out, decl);
+            }
             if (rc == TD_OK && pi == i)
                 rc = put_escaped(out, at->ns, strlen(at->ns), true);
             if (rc == TD_OK && pi == i)
@@ -375,7 +400,11 @@ static int serialize(const struct xmpp_el *el, const char *default_ns, bool stre
     for (const struct xmpp_el *c = el->children; c != NULL && rc == TD_OK; c = c->next)
         rc = serialize(c, child_ns, stream_bound, out);
     if (rc == TD_OK)
-        rc = buf_printf(out, "</%s%s>", is_stream ? "stream:" : "", el->name);
+        rc = buf_appends(out, is_stream ? "</stream:" : "</");
+    if (rc == TD_OK)
+        rc = buf_appends(out, el->name);
+    if (rc == TD_OK)
+        rc = buf_putc(out, '>');
     return rc;
 }
 
