@@ -82,6 +82,8 @@ void xmpp_c2s_bosh_handle(struct xmpp_c2s *s, struct http_req *r, const char *ba
 void xmpp_c2s_host_meta(struct http_req *r, const char *base_url, bool json);
 /** Bound (online) sessions. */
 size_t xmpp_c2s_session_count(const struct xmpp_c2s *s);
+/** Bound sessions not yet hibernated: their client sent bytes lately. */
+size_t xmpp_c2s_awake_count(const struct xmpp_c2s *s);
 /** Stop accepting and end every session with the system-shutdown stream
  *  error (RFC 6120 §4.9.3.19); their conns close once output drains. */
 void xmpp_c2s_shutdown(struct xmpp_c2s *s);

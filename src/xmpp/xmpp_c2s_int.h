@@ -95,6 +95,9 @@ struct xmpp_c2s {
     size_t rate;                   /* bytes/s per session, 0 = off */
     uv_timer_t throttle;           /* resumes throttled sessions */
     struct xmpp_session *throttled; /* sessions reading paused by the rate limit */
+    uv_timer_t doze;               /* hibernates sessions quiet for DOZE_MS */
+    struct xmpp_session *awake, *awake_tail; /* bound streams holding a parser, newest first */
+    size_t awake_count;
     void *mod[XMPP_MODS_MAX];      /* per-module server state */
 };
 
@@ -130,6 +133,9 @@ struct xmpp_session {
     int64_t rl_tokens;          /* rate limit bucket (bytes) */
     uint64_t rl_at;             /* its last refill (loop ms) */
     struct xmpp_session *rl_prev, *rl_next;
+    uint64_t fed_at;            /* loop ms of the last bytes from the client */
+    bool in_awake;              /* in srv->awake */
+    struct xmpp_session *aw_prev, *aw_next;
     void *mod[XMPP_MODS_MAX];   /* per-module session state */
 };
 

@@ -207,3 +207,40 @@ def test_flood_is_slowed_not_lost(make_tandem):
 
     run(go())
     assert "event=xmpp.throttled" in t.log()
+
+
+def test_quiet_sessions_hibernate(make_tandem):
+    """A bound stream keeps its XML parser while its client talks and gives it
+    back once quiet (250 ms); a hibernated stream wakes on the next stanza."""
+    t = start(make_tandem)
+
+    def awake():
+        text = requests.get(t.url + "/metrics", timeout=10).text
+        return float(re.search(r"^tandem_xmpp_awake_sessions (\S+)$", text, re.M).group(1))
+
+    async def settle():
+        deadline = time.time() + 5
+        while awake() != 0 and time.time() < deadline:
+            await asyncio.sleep(0.1)
+        return awake()
+
+    async def go():
+        a = Client("alice@localhost/desk", password=PW)
+        b = Client("bob@localhost/desk", password=PW)
+
+        async def body():
+            assert await a.online(t.xport) and await b.online(t.xport)
+            assert await settle() == 0
+            for i in range(3):
+                a.send_message(mto="bob@localhost", mbody=f"hello {i}", mtype="chat")
+                m = await asyncio.wait_for(b.messages.get(), 5)
+                assert m["body"] == f"hello {i}"
+                assert awake() >= 1  # alice's stream, just read from
+                assert await settle() == 0
+            b.send_message(mto="alice@localhost", mbody="back", mtype="chat")
+            m = await asyncio.wait_for(a.messages.get(), 5)
+            assert m["body"] == "back"
+
+        await with_clients([a, b], body)
+
+    run(go())
