@@ -30,7 +30,6 @@
 #include <errno.h>
 #include <sodium.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1104,12 +1103,6 @@ static int serve_cmd(struct conf *c, int argc, char **argv)
     snprintf(threads, sizeof(threads), "%ld", c->threads);
     setenv("UV_THREADPOOL_SIZE", threads, 1);
     signal(SIGPIPE, SIG_IGN);
-    /* The loop allocates and frees per stanza and per request; by default
-     * glibc then moves the heap top with brk() back and forth (2 % of the
-     * XMPP message benchmark's server time). A pad and a higher trim
-     * threshold keep a few MiB of the top in the process instead. */
-    mallopt(M_TOP_PAD, 4 << 20);
-    mallopt(M_TRIM_THRESHOLD, 16 << 20);
     s.loop = uv_default_loop();
     if (open_store(c, true, &s.store) != 0)
         return 1;

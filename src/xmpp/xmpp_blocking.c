@@ -103,23 +103,6 @@ static int load_cb(void *ud, const char *jid)
     return 0;
 }
 
-/* The account id of a bare JID on our domain, or 0. */
-static int64_t account_of_bare(struct xmpp_c2s *srv, const char *bare)
-{
-    const char *at = strchr(bare, '@');
-    char local[XMPP_JID_PART_MAX + 1];
-    size_t n;
-
-    if (at == NULL || strchr(bare, '/') || strcmp(at + 1, srv->domain) != 0)
-        return 0;
-    n = (size_t)(at - bare);
-    if (n == 0 || n > XMPP_JID_PART_MAX)
-        return 0;
-    memcpy(local, bare, n);
-    local[n] = '\0';
-    return xmpp__account_of(srv, local);
-}
-
 /* The cached list of a local user (loaded on first use); NULL for a JID
  * that is not a local account. */
 static struct bl_entry *entry_of(struct xmpp_c2s *srv, int slot, const char *bare)
@@ -133,7 +116,7 @@ static struct bl_entry *entry_of(struct xmpp_c2s *srv, int slot, const char *bar
     for (e = bs->b[h]; e; e = e->next)
         if (e->hash == hv && strcmp(e->bare, bare) == 0)
             return e;
-    id = account_of_bare(srv, bare);
+    id = xmpp__account_of_bare(srv, bare);
     if (id == 0)
         return NULL;
     e = td_calloc(1, sizeof(*e));

@@ -54,7 +54,8 @@
 #define TICK_MS 1000                     /* the modules' tick hook */
 #define SWEEP_TICKS 5                    /* disabled accounts are looked for every 5 ticks */
 #define THROTTLE_MS 100                  /* how often throttled sessions are looked at */
-#define DOZE_MS 250                      /* a bound stream quiet this long hibernates */
+#define DOZE_MS 50                       /* quick reads are this close; quiet is this long */
+#define DOZE_BURST 4                     /* quick reads in a row that keep the parser */
 #define BURST_S 2                        /* rate limit burst, in seconds of rate */
 
 struct plain_job {
@@ -544,13 +545,26 @@ int64_t xmpp__account_of(struct xmpp_c2s *srv, const char *local)
     return id;
 }
 
-int64_t xmpp__account_of_bare(struct xmpp_c2s *srv, const char *bare, const char *local)
+int64_t xmpp__account_of_bare(struct xmpp_c2s *srv, const char *bare)
 {
     struct xmpp_route *rt = xmpp_router_resources(srv->router, bare);
+    char local[XMPP_JID_PART_MAX + 1];
+    const char *at;
+    size_t n;
 
     /* A bound session is an enabled account's, up to the sweep that ends a
      * disabled one's sessions; until then it gets its messages anyway. */
-    return rt ? xmpp__session_of(rt)->account_id : xmpp__account_of(srv, local);
+    if (rt)
+        return xmpp__session_of(rt)->account_id;
+    at = strchr(bare, '@');
+    if (at == NULL || strchr(at, '/') || strcmp(at + 1, srv->domain) != 0)
+        return 0;
+    n = (size_t)(at - bare);
+    if (n == 0 || n > XMPP_JID_PART_MAX)
+        return 0;
+    memcpy(local, bare, n);
+    local[n] = '\0';
+    return xmpp__account_of(srv, local);
 }
 
 const char *xmpp__local_of(struct xmpp_c2s *srv, struct arena *a, const char *bare)
@@ -1394,10 +1408,14 @@ static void rate_charge(struct xmpp_session *s, size_t len)
 /* ---- hibernation ----
  * A bound stream between stanzas can lend its expat parser back to the pool
  * (xmpp_stream_hibernate): an idle session then keeps a few KiB, not ~13.
- * Doing it after every read made a chatty client reset a parser and re-parse
- * its stream header per stanza (13 % of the server's time at 160k messages/s),
- * so streams hibernate once quiet for DOZE_MS: the awake list is kept in
- * order of the last read, and a timer hibernates from its old end. */
+ * Doing it after every read made a busy client reset a parser and re-parse
+ * its stream header per stanza (13 % of the server's time at 160k messages/s).
+ * So a stream hibernates after each read as before, unless its last
+ * DOZE_BURST reads each came within DOZE_MS of the one before: such a stream
+ * joins the awake list (in order of its last read) and a timer hibernates it
+ * from the list's old end once it has been quiet for DOZE_MS. Logging in
+ * does not make a stream busy (the count starts at bind), so thousands of
+ * sessions logging in do not hold thousands of parsers. */
 
 static void awake_unlink(struct xmpp_session *s)
 {
@@ -1454,14 +1472,29 @@ static void awake_touch(struct xmpp_session *s)
 
 void xmpp__session_feed(struct xmpp_session *s, const char *data, size_t len)
 {
+    uint64_t now = uv_now(s->srv->loop);
+    bool quick = now - s->fed_at < DOZE_MS;
+
     if (s->ended)
         return;
     rate_charge(s, len);
-    s->fed_at = uv_now(s->srv->loop);
+    s->fed_at = now;
     (void)xmpp_stream_feed(s->xs, data, len);
     process_pending(s);
-    if (s->bound && !s->ended && !s->restart_pending)
+    if (!s->bound || s->ended || s->restart_pending) {
+        s->quick_reads = 0;
+        return;
+    }
+    if (!quick)
+        s->quick_reads = 0;
+    else if (s->quick_reads < DOZE_BURST)
+        s->quick_reads++;
+    if (s->quick_reads >= DOZE_BURST) {
         awake_touch(s);
+    } else {
+        awake_unlink(s);
+        (void)xmpp_stream_hibernate(s->xs);
+    }
 }
 
 static void session_free(struct xmpp_session *s)

@@ -134,6 +134,7 @@ struct xmpp_session {
     uint64_t rl_at;             /* its last refill (loop ms) */
     struct xmpp_session *rl_prev, *rl_next;
     uint64_t fed_at;            /* loop ms of the last bytes from the client */
+    int quick_reads;            /* reads in a row, once bound, close to the one before */
     bool in_awake;              /* in srv->awake */
     struct xmpp_session *aw_prev, *aw_next;
     void *mod[XMPP_MODS_MAX];   /* per-module session state */
@@ -292,9 +293,9 @@ void xmpp__session_end(struct xmpp_session *s);
 void xmpp__session_take_over(struct xmpp_session *s, struct xmpp_session *old);
 /** The account id of an existing, enabled local user, or 0. */
 int64_t xmpp__account_of(struct xmpp_c2s *srv, const char *local);
-/** The same for bare (local@domain), from an online session when there is
- * one: no store read on the message path. */
-int64_t xmpp__account_of_bare(struct xmpp_c2s *srv, const char *bare, const char *local);
+/** The same for a bare JID (0 unless local@our-domain), from an online
+ * session when there is one: no store read on the message path. */
+int64_t xmpp__account_of_bare(struct xmpp_c2s *srv, const char *bare);
 /** The localpart of a bare JID on our domain (in a), or NULL. */
 const char *xmpp__local_of(struct xmpp_c2s *srv, struct arena *a, const char *bare);
 /** The server's disco#info identity (XEP-0030) as the core answers it. */

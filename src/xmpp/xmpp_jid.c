@@ -131,18 +131,38 @@ const char *xmpp_jid_local_prep(struct arena *a, const char *local)
     return lower_copy(a, local, n);
 }
 
+/* local@domain/resource with the absent parts (and their separators) left
+ * out; built by hand, as every routed stanza needs one or two. */
+static const char *join(struct arena *a, const char *local, const char *domain,
+                        const char *resource)
+{
+    size_t nl = local ? strlen(local) : 0, nd = strlen(domain);
+    size_t nr = resource ? strlen(resource) : 0;
+    char *out = arena_alloc(a, nl + 1 + nd + 1 + nr + 1);
+    char *p = out;
+
+    if (local) {
+        memcpy(p, local, nl);
+        p += nl;
+        *p++ = '@';
+    }
+    memcpy(p, domain, nd);
+    p += nd;
+    if (resource) {
+        *p++ = '/';
+        memcpy(p, resource, nr);
+        p += nr;
+    }
+    *p = '\0';
+    return out;
+}
+
 const char *xmpp_jid_bare(struct arena *a, const struct xmpp_jid *j)
 {
-    if (j->local)
-        return arena_printf(a, "%s@%s", j->local, j->domain);
-    return arena_strdup(a, j->domain);
+    return join(a, j->local, j->domain, NULL);
 }
 
 const char *xmpp_jid_full(struct arena *a, const struct xmpp_jid *j)
 {
-    if (j->resource == NULL)
-        return xmpp_jid_bare(a, j);
-    if (j->local)
-        return arena_printf(a, "%s@%s/%s", j->local, j->domain, j->resource);
-    return arena_printf(a, "%s/%s", j->domain, j->resource);
+    return join(a, j->local, j->domain, j->resource);
 }

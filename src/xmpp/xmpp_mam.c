@@ -281,19 +281,17 @@ static int mam_message_pre(struct xmpp_session *s, int slot, struct xmpp_el *msg
 {
     struct mam_srv *m = s->srv->mod[slot];
     struct pending *p = &m->p;
-    const char *local;
     struct buf b;
 
     memset(p, 0, sizeof(*p));
     strip_stanza_ids(msg, s->bare, to_bare);
     if (!archivable(msg))
         return XMPP_MOD_PASS;
-    local = xmpp__local_of(s->srv, a, to_bare);
     if (keeps(s->srv, m, s->account_id, to_bare))
         p->sender_acct = s->account_id;
-    if (strcmp(to_bare, s->bare) != 0 && local != NULL) {
-        int64_t acct = xmpp__account_of_bare(s->srv, to_bare, local);
-        if (keeps(s->srv, m, acct, s->bare))
+    if (strcmp(to_bare, s->bare) != 0) {
+        int64_t acct = xmpp__account_of_bare(s->srv, to_bare); /* 0: not a local account */
+        if (acct != 0 && keeps(s->srv, m, acct, s->bare))
             p->rcpt_acct = acct;
     }
     if (p->sender_acct == 0 && p->rcpt_acct == 0)

@@ -209,9 +209,11 @@ def test_flood_is_slowed_not_lost(make_tandem):
     assert "event=xmpp.throttled" in t.log()
 
 
-def test_quiet_sessions_hibernate(make_tandem):
-    """A bound stream keeps its XML parser while its client talks and gives it
-    back once quiet (250 ms); a hibernated stream wakes on the next stanza."""
+def test_busy_streams_keep_their_parser(make_tandem):
+    """A bound stream gives its XML parser back after each read (an idle
+    session keeps a few KiB); one whose client sends quickly, read after read,
+    keeps it until quiet for 50 ms; a hibernated stream wakes on the next
+    stanza."""
     t = start(make_tandem)
 
     def awake():
@@ -231,12 +233,30 @@ def test_quiet_sessions_hibernate(make_tandem):
         async def body():
             assert await a.online(t.xport) and await b.online(t.xport)
             assert await settle() == 0
+            # one message now and then: the stream hibernates at once
             for i in range(3):
+                await asyncio.sleep(0.2)
                 a.send_message(mto="bob@localhost", mbody=f"hello {i}", mtype="chat")
                 m = await asyncio.wait_for(b.messages.get(), 5)
                 assert m["body"] == f"hello {i}"
-                assert awake() >= 1  # alice's stream, just read from
-                assert await settle() == 0
+                assert awake() == 0
+            # a burst: alice's stream stays awake while it lasts
+            seen = []
+
+            async def burst():
+                for i in range(150):
+                    a.send_message(mto="bob@localhost", mbody=f"burst {i}", mtype="chat")
+                    await asyncio.sleep(0.005)
+
+            task = asyncio.ensure_future(burst())
+            while not task.done():
+                seen.append(await asyncio.to_thread(awake))
+            await task
+            assert max(seen) >= 1, seen
+            for i in range(150):
+                m = await asyncio.wait_for(b.messages.get(), 5)
+                assert m["body"] == f"burst {i}"
+            assert await settle() == 0
             b.send_message(mto="alice@localhost", mbody="back", mtype="chat")
             m = await asyncio.wait_for(a.messages.get(), 5)
             assert m["body"] == "back"
