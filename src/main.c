@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <sodium.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1088,6 +1089,7 @@ static int serve_cmd(struct conf *c, int argc, char **argv)
 {
     struct server s;
     char *err = NULL;
+    sigset_t stop_sigs;
     char threads[16];
     int rc = 1;
 
@@ -1099,6 +1101,15 @@ static int serve_cmd(struct conf *c, int argc, char **argv)
         return usage_error("serve takes no arguments", usage_serve);
     memset(&s, 0, sizeof(s));
     s.conf = c;
+    /* A stop request during start-up waits until the handlers below are in
+     * place (then it stops the server cleanly) instead of killing it by the
+     * signal's default action; threads started meanwhile keep it blocked, so
+     * the signals go to this one. */
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
     /* The pool size must be set before libuv starts its threads. */
     snprintf(threads, sizeof(threads), "%ld", c->threads);
     setenv("UV_THREADPOOL_SIZE", threads, 1);
@@ -1152,6 +1163,7 @@ static int serve_cmd(struct conf *c, int argc, char **argv)
     uv_signal_start(&s.sig_term, on_signal, SIGTERM);
     uv_signal_start(&s.sig_int, on_signal, SIGINT);
     uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
+    pthread_sigmask(SIG_UNBLOCK, &stop_sigs, NULL);
     uv_timer_init(s.loop, &s.lag_timer);
     uv_timer_init(s.loop, &s.stop_timer);
     s.lag_timer.data = s.stop_timer.data = &s;

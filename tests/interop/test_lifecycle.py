@@ -69,3 +69,29 @@ def test_sighup_reloads(make_tandem):
         time.sleep(0.05)
     assert "config.reload_failed" in t.log()
     assert "Sign-up is closed" in requests.get(t.url + "/signup", timeout=10).text
+
+
+def test_sigterm_during_startup_stops_cleanly(make_tandem):
+    """A stop request that lands while the server is still starting (after it
+    listens, before its signal handlers are in place) waits for them and
+    stops the server cleanly instead of killing it by SIGTERM's default
+    action."""
+    import os
+    import subprocess
+    t = make_tandem(start=False)
+    with open(t.log_path, "ab") as logf:
+        offset = os.path.getsize(t.log_path)
+        proc = subprocess.Popen(t.args("serve"), env=t.env, stdout=logf,
+                                stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 30
+            while b"event=server.listening" not in t.log_bytes()[offset:]:
+                assert proc.poll() is None and time.time() < deadline, t.log()
+                time.sleep(0.001)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0, t.log()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert "event=server.stopped" in t.log()
