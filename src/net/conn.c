@@ -371,6 +371,15 @@ static bool over_limit(struct conn *c, size_t more)
     return true;
 }
 
+static size_t bufs_len(const uv_buf_t *bufs, unsigned nbufs)
+{
+    size_t total = 0;
+
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    return total;
+}
+
 static struct wreq *wreq_new(size_t cap)
 {
     struct wreq *w = td_malloc(sizeof(*w) + cap);
@@ -391,11 +400,9 @@ static void wreq_append(struct wreq *w, const uv_buf_t *bufs, unsigned nbufs)
  * close_notify) and flushed output. */
 static int write_raw(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
-    size_t total = 0;
+    size_t total = bufs_len(bufs, nbufs);
     struct wreq *w;
 
-    for (unsigned i = 0; i < nbufs; i++)
-        total += bufs[i].len;
     if (total == 0)
         return TD_OK;
     if (over_limit(c, total))
@@ -482,13 +489,11 @@ static void on_prepare(uv_prepare_t *h)
 
 int conn_writev(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
-    size_t total = 0;
+    size_t total = bufs_len(bufs, nbufs);
     struct wreq *w = c->_pend;
 
     if (c->_closing || uv_is_closing((uv_handle_t *)&c->tcp))
         return TD_ECLOSED;
-    for (unsigned i = 0; i < nbufs; i++)
-        total += bufs[i].len;
     if (total == 0)
         return TD_OK;
     if (over_limit(c, total))
