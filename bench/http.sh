@@ -3,7 +3,7 @@
 # HTTP benchmark: Tandem beside nginx on the same machine, measured with wrk over
 # loopback. nginx serves a 4 KiB file with one worker (the anchor: Tandem runs one
 # loop thread) and with `worker_processes auto` (a second reference line); Tandem
-# serves the same file under /static/, /healthz, and a rendered profile page /u/NAME.
+# serves the same file under /static/, /healthz, and a rendered profile page /@NAME.
 # Prints requests/s, p99 latency, the ratio to nginx (1 worker), the peak RSS of
 # each server (VmHWM), and whether the targets are met (Tandem static >= 0.8x,
 # profile >= 0.3x nginx's static requests/s).
@@ -270,7 +270,7 @@ for round in $(seq 1 "$ROUNDS"); do
         die "tandem does not serve bench.txt intact"
     run_wrk tandem-static "$TANDEM_URL/static/bench.txt"
     run_wrk tandem-healthz "$TANDEM_URL/healthz"
-    run_wrk tandem-profile "$TANDEM_URL/u/$USER_NAME"
+    run_wrk tandem-profile "$TANDEM_URL/@$USER_NAME"
     kill -0 "$TANDEM_PID" 2>/dev/null || die "tandem died during the benchmark"
 done
 RSS_TANDEM=$(peak_rss_kib "$TANDEM_PID")

@@ -771,14 +771,18 @@ static void on_flush_handle_closed(uv_handle_t *h)
 
 static void listener_maybe_free(struct listener *l)
 {
-    if (!l->free_requested || !l->handle_closed || l->nconns > 0)
+    if (!l->free_requested || l->nconns > 0)
         return;
-    if (l->flush_started) { /* the last conn is gone: nothing left to flush */
+    /* The last conn is gone: nothing left to flush. Closed at once, not
+     * after the socket's close: an owner that frees the listener and then
+     * closes every handle left in the loop (main's shutdown) must find
+     * these already closing. */
+    if (l->flush_started) {
         l->flush_started = false;
         uv_close((uv_handle_t *)&l->check, on_flush_handle_closed);
         uv_close((uv_handle_t *)&l->prepare, on_flush_handle_closed);
     }
-    if (l->flush_handles_open > 0)
+    if (!l->handle_closed || l->flush_handles_open > 0)
         return;
     for (size_t i = 0; i < IP_BUCKETS; i++) {
         while (l->ips[i]) {

@@ -95,3 +95,24 @@ def test_sigterm_during_startup_stops_cleanly(make_tandem):
                 proc.kill()
                 proc.wait()
     assert "event=server.stopped" in t.log()
+
+
+def test_busy_port_is_a_clear_error(make_tandem):
+    """A listener that cannot bind (here the XMPP direct-TLS port, the last
+    one opened) ends the start with a message and exit code 1, after closing
+    what was already open: no crash on the way out."""
+    import socket
+    import subprocess
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    try:
+        port = held.getsockname()[1]
+        t = make_tandem(start=False)
+        env = dict(t.env, TANDEM_XMPP_C2S_TLS_PORT=str(port))
+        r = subprocess.run(t.args("serve"), env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        held.close()
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "xmpps: cannot listen" in r.stderr and "address already in use" in r.stderr, r.stderr
+    assert "Assertion" not in r.stderr and "AddressSanitizer" not in r.stderr, r.stderr
