@@ -29,7 +29,6 @@
 #include <strings.h>
 
 #define APP_NAME_MAX 200
-#define APP_WEBSITE_MAX 2000
 #define APP_URIS_MAX 16
 #define INSTANCE_CACHE "public, max-age=60"
 #define STATS_TTL_MS 60000 /* the counts are recomputed at most this often */
@@ -104,7 +103,7 @@ static json_t *app_redirect_uris(struct masto_req *m)
 }
 
 /* Application entity (https://docs.joinmastodon.org/entities/Application/). */
-static json_t *app_entity(struct http_req *r, const struct oauth_client *c, const char *website)
+static json_t *app_entity(struct http_req *r, const struct oauth_client *c)
 {
     json_t *uris = json_loads(c->redirect_uris ? c->redirect_uris : "[]", 0, NULL);
     json_t *scopes = json_array();
@@ -128,7 +127,7 @@ static json_t *app_entity(struct http_req *r, const struct oauth_client *c, cons
     }
     json_t *j =
         json_pack("{s:s, s:s, s:s?, s:s, s:o, s:s, s:o}", "id", app_id(r, c->client_id), "name",
-                  c->name, "website", website, "redirect_uri", joined.data ? joined.data : "",
+                  c->name, "website", c->client_uri, "redirect_uri", joined.data ? joined.data : "",
                   "redirect_uris", uris ? uris : json_array(), "vapid_key", "", "scopes", scopes);
     buf_free(&joined);
     return j;
@@ -136,7 +135,7 @@ static json_t *app_entity(struct http_req *r, const struct oauth_client *c, cons
 
 /* Check the registration request into c (arena strings); answers 422 and returns false
  * when something is missing or wrong. */
-static bool app_request(struct masto_req *m, struct oauth_client *c, const char **website)
+static bool app_request(struct masto_req *m, struct oauth_client *c)
 {
     struct http_req *r = m->r;
     const char *name = api_masto_str(m, "client_name");
@@ -151,9 +150,9 @@ static bool app_request(struct masto_req *m, struct oauth_client *c, const char 
         validation(r, "Application name is too long (maximum is 200 characters)");
         return false;
     }
-    *website = api_masto_str(m, "website");
-    if (*website && (**website == '\0' || strlen(*website) > APP_WEBSITE_MAX))
-        *website = NULL;
+    c->client_uri = (char *)api_masto_str(m, "website"); /* checked with the rest */
+    if (c->client_uri && c->client_uri[0] == '\0')
+        c->client_uri = NULL;
     if (scopes == NULL || scopes[strspn(scopes, " ")] == '\0')
         scopes = "read";
     if (strlen(scopes) > 1000 || !oauth_scope_valid(scopes)) {
@@ -188,7 +187,6 @@ static void handle_apps_create(struct http_req *r)
     struct masto_req *m = api_masto_req(r);
     struct web_app *app = r->app;
     struct oauth_client c;
-    const char *website = NULL;
     const char *why = NULL;
     char secret[44] = "";
     int64_t wait = 0;
@@ -199,7 +197,7 @@ static void handle_apps_create(struct http_req *r)
         api_masto_error(r, 400, m->bad);
         return;
     }
-    if (!app_request(m, &c, &website))
+    if (!app_request(m, &c))
         return;
     if (!oauth_register_allowed(app->oauth, r->peer, &wait)) {
         http_resp_header(r, "Retry-After",
@@ -212,6 +210,8 @@ static void handle_apps_create(struct http_req *r)
     if (rc == TD_EINVAL) {
         validation(r, why && strstr(why, "redirect URI")
                           ? arena_printf(r->arena, "Redirect URI: %s", why)
+                      : why && strstr(why, "website")
+                          ? arena_printf(r->arena, "Website is invalid: %s", why)
                           : (why ? why : "the application is not acceptable"));
         return;
     }
@@ -221,7 +221,7 @@ static void handle_apps_create(struct http_req *r)
     }
     log_info("masto.app_created", "req=%s peer=%s client=%s name=%s", r->id_str, r->peer,
              log_q(c.client_id), log_q(c.name));
-    json_t *j = app_entity(r, &c, website);
+    json_t *j = app_entity(r, &c);
     json_object_set_new(j, "client_id", json_string(c.client_id));
     json_object_set_new(j, "client_secret", json_string(secret));
     sodium_memzero(secret, sizeof(secret));
@@ -249,7 +249,7 @@ static void handle_apps_verify(struct http_req *r)
         api_masto_error(r, 401, "The access token is invalid");
         return;
     }
-    json_t *j = app_entity(r, &c, NULL);
+    json_t *j = app_entity(r, &c);
     json_object_set_new(j, "client_id", json_string(c.client_id));
     store_oauth_client_clear(&c);
     api_masto_send(r, 200, j);

@@ -1510,6 +1510,8 @@ static int registration_metadata(struct arena *a, const json_t *body, struct oau
         rc = meta_string(a, body, "scope", &c->scope, why);
     if (rc == TD_OK)
         rc = meta_string(a, body, "id_token_signed_response_alg", &c->id_token_alg, why);
+    if (rc == TD_OK)
+        rc = meta_string(a, body, "client_uri", &c->client_uri, why);
     if (rc != TD_OK)
         return rc;
     if (response_types && strcmp(response_types, "code") != 0) {
@@ -1553,6 +1555,8 @@ static json_t *registration_response(const struct oauth_client *c, const char *s
         p += len + (p[len] == ' ');
     }
     json_object_set_new(j, "grant_types", types);
+    if (c->client_uri)
+        json_object_set_new(j, "client_uri", json_string(c->client_uri));
     json_object_set_new(j, "response_types",
                         oauth_client_has_grant(c, OAUTH_GRANT_CODE) ? STRINGS("code")
                                                                     : json_array());

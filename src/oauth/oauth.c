@@ -22,6 +22,7 @@
 
 #define SCOPE_MAX_ITEMS 32
 #define REDIRECT_URI_MAX 2000
+#define CLIENT_URI_MAX 2000 /* Mastodon's limit for an app's website */
 #define REDIRECT_URIS_MAX 16
 #define CLIENT_FAIL_MAX 20            /* failed client authentications ... */
 #define CLIENT_FAIL_WINDOW_MS 60000   /* ... per minute, per client and per address */
@@ -360,6 +361,27 @@ static const char *check_redirect_uri(const char *uri, bool masto)
     return NULL;
 }
 
+/* RFC 7591 §2 client_uri (Mastodon's app website): a web page the consent
+ * screen or an admin may link to, so only http(s) with a host, no spaces or
+ * markup characters. */
+static const char *check_client_uri(const char *uri)
+{
+    const char *host, *rest;
+    size_t host_len;
+
+    if (uri == NULL)
+        return NULL;
+    if (strlen(uri) > CLIENT_URI_MAX)
+        return "the client's website address is too long";
+    for (const char *c = uri; *c; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f || *c == '"' || *c == '<' || *c == '>')
+            return "the client's website address must not contain spaces or control characters";
+    if ((strncasecmp(uri, "https://", 8) != 0 && strncasecmp(uri, "http://", 7) != 0) ||
+        !split_authority(uri, &host, &host_len, &rest) || host_len == 0)
+        return "the client's website must be an http or https URL";
+    return NULL;
+}
+
 static const char *const known_grants[] = {OAUTH_GRANT_CODE, OAUTH_GRANT_REFRESH,
                                            OAUTH_GRANT_CLIENT_CREDENTIALS, OAUTH_GRANT_DEVICE,
                                            OAUTH_GRANT_PASSWORD};
@@ -414,7 +436,7 @@ static const char *check_client(struct oauth_client *c, bool masto)
             why = check_redirect_uri(json_string_value(v), masto);
     }
     json_decref(uris);
-    return why;
+    return why ? why : check_client_uri(c->client_uri);
 }
 
 static int client_register(struct oauth *o, struct oauth_client *c, char secret_out[44],

@@ -479,6 +479,10 @@ static const char m0011_mb_search[] =
     "  updated_at INTEGER NOT NULL,\n"
     "  PRIMARY KEY (account_id, timeline)) WITHOUT ROWID;\n";
 
+/* 0012_client_uri: the page about a client (RFC 7591 §2 client_uri; the
+ * Mastodon API's app "website"), NULL when the client gave none. */
+static const char m0012_client_uri[] = "ALTER TABLE oauth_clients ADD COLUMN client_uri TEXT;\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
@@ -492,5 +496,6 @@ const struct store_migration store__migrations[] = {
     {"0009_oauth_token_ids", m0009_oauth_token_ids},
     {"0010_muc", m0010_muc},
     {"0011_mb_search", m0011_mb_search},
+    {"0012_client_uri", m0012_client_uri},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

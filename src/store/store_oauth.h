@@ -30,6 +30,7 @@ struct oauth_client {
     char *scope;                   /* space-separated scopes the client may ask for */
     char *auth_method;             /* "client_secret_basic", "client_secret_post" or "none" */
     char *id_token_alg;            /* "RS256", "ES256" or "EdDSA" */
+    char *client_uri;              /* its web page (RFC 7591 client_uri, Mastodon's website), or NULL */
     bool dynamic;                  /* registered through RFC 7591 */
     bool has_reg_token;
     uint8_t reg_token_hash[32];    /* registration access token hash (RFC 7592), if any */

@@ -136,11 +136,11 @@ static int hash_exists(struct store *st, const char *sql, const uint8_t h[32])
 
 #define CLIENT_COLS                                                                        \
     "client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, " \
-    "scope, auth_method, id_token_alg, dynamic, reg_token_hash, created_at"
+    "scope, auth_method, id_token_alg, dynamic, reg_token_hash, created_at, client_uri"
 
 static const char sql_client_insert[] =
     "INSERT INTO oauth_clients (" CLIENT_COLS ") "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 static const char sql_client_get[] =
     "SELECT " CLIENT_COLS " FROM oauth_clients WHERE client_id = ?1";
 static const char sql_client_list[] =
@@ -159,6 +159,7 @@ void store_oauth_client_clear(struct oauth_client *c)
     free(c->scope);
     free(c->auth_method);
     free(c->id_token_alg);
+    free(c->client_uri);
     OPENSSL_cleanse(c, sizeof(*c));
 }
 
@@ -179,6 +180,7 @@ static int read_client(sqlite3_stmt *s, struct oauth_client *c)
     c->id_token_alg = col_strdup_nn(s, 8);
     c->dynamic = sqlite3_column_int(s, 9) != 0;
     c->created_at = sqlite3_column_int64(s, 11);
+    c->client_uri = store__col_strdup(s, 12);
     rc = col_hash(s, 2, c->secret_hash, &c->has_secret);
     if (rc == TD_OK)
         rc = col_hash(s, 10, c->reg_token_hash, &c->has_reg_token);
@@ -229,6 +231,8 @@ int store_oauth_client_create(struct store *st, struct oauth_client *c)
         rc = bind_hash_opt(st, s, 11, c->has_reg_token, c->reg_token_hash);
     if (rc == TD_OK)
         rc = store__bind_i64(st, s, 12, c->created_at != 0 ? c->created_at : now);
+    if (rc == TD_OK)
+        rc = store__bind_text(st, s, 13, c->client_uri);
     if (rc == TD_OK)
         rc = store__step_done(st, s, NULL);
     if (rc == TD_OK && c->created_at == 0)

@@ -90,6 +90,9 @@ def test_register_json_and_form(tandem):
     ({"client_name": "x", "redirect_uris": "http://evil.example/cb"}, "Redirect URI"),
     ({"client_name": "x", "redirect_uris": "javascript:alert(1)"}, "Redirect URI"),
     ({"client_name": "x", "redirect_uris": "https://a.example/cb#frag"}, "Redirect URI"),
+    ({"client_name": "x", "redirect_uris": OOB, "website": "javascript:alert(1)"}, "Website"),
+    ({"client_name": "x", "redirect_uris": OOB, "website": "https://a.example/<b>"}, "Website"),
+    ({"client_name": "x", "redirect_uris": OOB, "website": "https://" + "a" * 2000}, "Website"),
 ])
 def test_register_validation(tandem, body, what):
     r = requests.post(tandem.url + "/api/v1/apps", json=body, timeout=30)
@@ -213,6 +216,7 @@ def test_client_credentials_and_app_verify(tandem):
     v = api.get("/api/v1/apps/verify_credentials")
     assert v.status_code == 200, v.text
     assert v.json()["name"] == "Test App" and v.json()["redirect_uri"] == OOB
+    assert v.json()["website"] == "https://app.example"  # stored with the app
     assert "client_secret" not in v.json()
     # JSON bodies, as toot's fetch_app_token sends them (Mastodon accepts both)
     r = requests.post(tandem.url + "/oauth/token", json={
@@ -405,7 +409,7 @@ def test_mastodon_py(tandem):
     from mastodon import Mastodon
     tandem.add_user("alice")
     cid, secret = Mastodon.create_app("Mastodon.py test", api_base_url=tandem.url,
-                                      redirect_uris=OOB)
+                                      redirect_uris=OOB, website="https://py.example/app")
     m = Mastodon(client_id=cid, client_secret=secret, api_base_url=tandem.url)
     assert (m.mastodon_major, m.mastodon_minor, m.mastodon_patch) == (4, 2, 0)
     url = m.auth_request_url(redirect_uris=OOB)
@@ -417,7 +421,8 @@ def test_mastodon_py(tandem):
     assert me["username"] == "alice"
     assert m.retrieve_mastodon_version() == "4.2.0"
     assert m.instance()["version"].startswith("4.2.0")
-    assert m.app_verify_credentials()["name"] == "Mastodon.py test"
+    app = m.app_verify_credentials()
+    assert app["name"] == "Mastodon.py test" and app["website"] == "https://py.example/app"
     m.revoke_access_token()
     m2 = Mastodon(access_token=m.access_token, api_base_url=tandem.url,
                   version_check_mode="none")

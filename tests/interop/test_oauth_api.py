@@ -411,7 +411,8 @@ def test_registration_open(make_tandem):
     d = requests.get(t.url + "/.well-known/openid-configuration", timeout=30).json()
     assert d["registration_endpoint"] == d["issuer"] + "/oauth/register"
     r = register(t, {"client_name": "My App", "redirect_uris": ["https://a.example/cb"],
-                     "scope": "openid profile", "unknown_field": 1})
+                     "scope": "openid profile", "client_uri": "https://a.example/about",
+                     "unknown_field": 1})
     assert r.status_code == 201, r.text
     assert r.headers["Cache-Control"] == "no-store"
     reg = r.json()
@@ -421,6 +422,7 @@ def test_registration_open(make_tandem):
     assert reg["token_endpoint_auth_method"] == "client_secret_basic"
     assert "authorization_code" in reg["grant_types"] and reg["response_types"] == ["code"]
     assert set(reg["scope"].split()) == {"openid", "profile"} and reg["client_name"] == "My App"
+    assert reg["client_uri"] == "https://a.example/about"
 
     # A machine client registered at run time works at once, with client_secret_post.
     r = register(t, {"client_name": "Bot", "grant_types": ["client_credentials"],
@@ -452,6 +454,9 @@ def test_registration_open(make_tandem):
                               "scope": "root"}), 400, "invalid_client_metadata")
     assert_error(register(t, {"client_name": 5, "redirect_uris": ["https://a.example/cb"]}),
                  400, "invalid_client_metadata")
+    assert_error(register(t, {"client_name": "x", "redirect_uris": ["https://a.example/cb"],
+                              "client_uri": "javascript:alert(1)"}), 400,
+                 "invalid_client_metadata")
     assert_error(register(t, ["not", "an", "object"]), 400, "invalid_client_metadata")
     r = requests.post(t.url + "/oauth/register", data="client_name=x", timeout=30,
                       headers={"Content-Type": "application/x-www-form-urlencoded"})

@@ -205,6 +205,7 @@ static void test_client_create_get(void **state)
         .scope = (char *)"openid email",
         .auth_method = (char *)"client_secret_post",
         .id_token_alg = (char *)"EdDSA",
+        .client_uri = (char *)"https://a/about",
         .dynamic = true,
         .has_reg_token = true,
     };
@@ -227,6 +228,7 @@ static void test_client_create_get(void **state)
     assert_string_equal(got.scope, "openid email");
     assert_string_equal(got.auth_method, "client_secret_post");
     assert_string_equal(got.id_token_alg, "EdDSA");
+    assert_string_equal(got.client_uri, "https://a/about");
     assert_true(got.dynamic);
     assert_true(got.has_reg_token);
     assert_memory_equal(got.reg_token_hash, c.reg_token_hash, 32);
@@ -248,6 +250,7 @@ static void test_client_create_get(void **state)
     assert_string_equal(got.grant_types, "authorization_code");
     assert_string_equal(got.auth_method, "none");
     assert_string_equal(got.id_token_alg, "RS256");
+    assert_null(got.client_uri);
     assert_int_equal(got.created_at, 42);
     store_oauth_client_clear(&got);
 
