@@ -445,10 +445,11 @@ static json_t *profile_view(struct http_req *r, struct masto_req *m, const struc
         struct store_mb_relationship rel;
         if (store_mb_relationships(app->store, me, &a->id, 1, &rel) == TD_OK)
             json_object_set_new(p, "rel",
-                                json_pack("{s:b, s:b, s:b, s:b, s:b}", "following",
+                                json_pack("{s:b, s:b, s:b, s:b, s:b, s:b}", "following",
                                           rel.following, "requested", rel.requested,
                                           "followed_by", rel.followed_by, "blocking",
-                                          rel.blocking, "blocked_by", rel.blocked_by));
+                                          rel.blocking, "blocked_by", rel.blocked_by,
+                                          "muting", rel.muting));
     }
     json_object_set_new(p, "is_me", json_boolean(me == a->id));
     return p;
@@ -984,37 +985,46 @@ static void handle_status_action(struct http_req *r)
 }
 
 /* POST /@:name/follow and /@:name/unfollow */
-static void follow_change(struct http_req *r, bool follow)
+/* POST /@:name/{follow,unfollow,block,unblock,mute,unmute}: the profile
+ * page's buttons, the same service calls as the Mastodon API's account
+ * actions. A mute from the web mutes notifications too and never expires. */
+static void handle_relation(struct http_req *r)
 {
     struct web_app *app = app_of(r);
+    const char *act = http_req_param(r, "action");
     struct mb_error err = {0};
+    int64_t me = viewer_of(r);
     struct account a;
     int rc;
 
     if (!post_start(r, NULL) || !account_by_name(r, http_req_param(r, "name"), &a))
         return;
-    if (follow)
-        rc = mb_follow(app->mb, viewer_of(r), a.id, true, NULL, &err);
+    if (strcmp(act, "follow") == 0)
+        rc = mb_follow(app->mb, me, a.id, true, NULL, &err);
+    else if (strcmp(act, "unfollow") == 0)
+        rc = mb_unfollow(app->mb, me, a.id, &err);
+    else if (strcmp(act, "block") == 0)
+        rc = mb_block(app->mb, me, a.id, &err);
+    else if (strcmp(act, "unblock") == 0)
+        rc = mb_unblock(app->mb, me, a.id, &err);
+    else if (strcmp(act, "mute") == 0)
+        rc = mb_mute(app->mb, me, a.id, true, 0, &err);
+    else if (strcmp(act, "unmute") == 0)
+        rc = mb_unmute(app->mb, me, a.id, &err);
     else
-        rc = mb_unfollow(app->mb, viewer_of(r), a.id, &err);
+        rc = TD_ENOTFOUND;
     const char *def = arena_printf(r->arena, "/@%s", a.username);
     store_account_clear(&a);
+    if (rc == TD_ENOTFOUND && err.msg[0] == '\0') {
+        web_error(r, 404, "There is no such action.");
+        return;
+    }
     if (rc != TD_OK) {
         web_error(r, rc == TD_EDENIED ? 403 : 422,
                   err.msg[0] ? err.msg : "That could not be done.");
         return;
     }
     web_redirect(r, safe_back(web_form_get(r, "back"), def));
-}
-
-static void handle_follow(struct http_req *r)
-{
-    follow_change(r, true);
-}
-
-static void handle_unfollow(struct http_req *r)
-{
-    follow_change(r, false);
 }
 
 /* POST /follow_requests/:id/{authorize,reject} (id: the requesting account) */
@@ -1056,7 +1066,6 @@ void web_mb_routes(struct http_router *rt)
     http_router_add(rt, "GET", "/@:name", handle_profile);
     http_router_add(rt, "GET", "/@:name/followers", handle_followers);
     http_router_add(rt, "GET", "/@:name/following", handle_following);
-    http_router_add(rt, "POST", "/@:name/follow", handle_follow);
-    http_router_add(rt, "POST", "/@:name/unfollow", handle_unfollow);
+    http_router_add(rt, "POST", "/@:name/:action", handle_relation);
     http_router_add(rt, "GET", "/@:name/:id", handle_thread);
 }

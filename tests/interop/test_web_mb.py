@@ -424,3 +424,41 @@ def test_pages_show_what_the_api_did(site):
     assert r.status_code == 200, r.text
     c = card(Browser(site.url).get("/@alice/%s" % sid).text, sid)
     assert "Via the API, edited" in c and "· edited" in c
+
+
+def test_mute_and_block_from_profile(site):
+    alice = user(site, "alice")
+    bob = user(site, "bob")
+    assert bob.form_post("/@alice", "/@alice/follow", {}).status_code == 303
+    post(alice, "Seen before the mute")
+    assert "Seen before the mute" in bob.get("/").text
+    prof = bob.get("/@alice").text
+    assert 'action="/@alice/mute"' in prof and 'action="/@alice/block"' in prof
+    # Mute: alice's posts leave bob's home; the follow stays.
+    r = bob.form_post("/@alice", "/@alice/mute", {"back": "/@alice"})
+    assert r.status_code == 303 and r.headers["Location"] == "/@alice"
+    prof = bob.get("/@alice").text
+    assert "You mute this account" in prof and 'action="/@alice/unmute"' in prof
+    assert 'action="/@alice/unfollow"' in prof
+    post(alice, "Hidden by the mute")
+    assert "Hidden by the mute" not in bob.get("/").text
+    assert bob.form_post("/@alice", "/@alice/unmute", {}).status_code == 303
+    assert "Hidden by the mute" in bob.get("/").text
+    # Block: the follow goes both ways, and neither sees the other's posts.
+    r = bob.form_post("/@alice", "/@alice/block", {})
+    assert r.status_code == 303
+    prof = bob.get("/@alice").text
+    assert "You block this account" in prof and 'action="/@alice/unblock"' in prof
+    assert 'action="/@alice/follow"' not in prof and 'action="/@alice/unfollow"' not in prof
+    assert "Seen before the mute" not in bob.get("/").text
+    assert alice.form_post("/@bob", "/@bob/follow", {}).status_code in (403, 422)
+    assert bob.form_post("/@alice", "/@alice/unblock", {}).status_code == 303
+    prof = bob.get("/@alice").text
+    assert 'action="/@alice/follow"' in prof  # the old follow is gone for good
+    # No CSRF token, an unknown action, oneself, an unknown account.
+    r = bob.post("/@alice/block", {"back": "/"})
+    assert r.status_code == 403
+    assert "You block" not in bob.get("/@alice").text
+    assert bob.form_post("/@alice", "/@alice/explode", {}).status_code == 404
+    assert bob.form_post("/@bob", "/@bob/block", {}).status_code == 422
+    assert bob.form_post("/@alice", "/@nobody/block", {}).status_code == 404
