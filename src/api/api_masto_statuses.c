@@ -437,7 +437,7 @@ static void handle_unfavourite(struct http_req *r)
 }
 
 /* POST /api/v1/statuses/:id/reblog: the reblog, carrying its original.
- * The service shares every reblog publicly; "visibility" is checked only. */
+ * "visibility" (public, unlisted or private) says who is shown the boost. */
 static void handle_reblog(struct http_req *r)
 {
     struct masto_req *m = api_masto_auth(r, "write:statuses", true);
@@ -454,7 +454,7 @@ static void handle_reblog(struct http_req *r)
     }
     if (!api_masto_path_id(m, "id", &id))
         return;
-    rc = mb_reblog(m->mb, m->viewer, id, &rid, &err);
+    rc = mb_reblog(m->mb, m->viewer, id, vis, &rid, &err);
     if (rc != TD_OK) {
         api_masto_fail(r, rc, &err);
         return;

@@ -1045,7 +1045,7 @@ static int target_post(struct mb *mb, int64_t account, int64_t id, struct store_
     return TD_OK;
 }
 
-int mb_reblog(struct mb *mb, int64_t account, int64_t id, int64_t *reblog_id,
+int mb_reblog(struct mb *mb, int64_t account, int64_t id, int visibility, int64_t *reblog_id,
               struct mb_error *err)
 {
     struct store_mb_post p, rb;
@@ -1054,6 +1054,9 @@ int mb_reblog(struct mb *mb, int64_t account, int64_t id, int64_t *reblog_id,
 
     if (err)
         memset(err, 0, sizeof(*err));
+    if (visibility != STORE_MB_PUBLIC && visibility != STORE_MB_UNLISTED &&
+        visibility != STORE_MB_PRIVATE)
+        return fail(err, TD_EINVAL, "A reblog is public, unlisted or for followers");
     rc = target_post(mb, account, id, &p, err);
     if (rc != TD_OK)
         return rc;
@@ -1061,7 +1064,7 @@ int mb_reblog(struct mb *mb, int64_t account, int64_t id, int64_t *reblog_id,
         store_mb_post_clear(&p);
         return fail(err, TD_EDENIED, "This post cannot be reblogged");
     }
-    rc = store_mb_reblog(mb->st, account, p.id, STORE_MB_PUBLIC, &rid);
+    rc = store_mb_reblog(mb->st, account, p.id, visibility, &rid);
     if (reblog_id)
         *reblog_id = rid;
     if (rc == TD_EEXIST) {

@@ -145,8 +145,10 @@ int mb_post_edit(struct mb *mb, int64_t author, int64_t id, const struct mb_post
                  struct mb_error *err);
 /** Delete id (author only), with its reblogs. */
 int mb_post_delete(struct mb *mb, int64_t author, int64_t id, struct mb_error *err);
-/** Reblog post id (public or unlisted only). *reblog_id (may be NULL). */
-int mb_reblog(struct mb *mb, int64_t account, int64_t id, int64_t *reblog_id,
+/** Reblog post id (public or unlisted only) with the reblog's own visibility
+ * (public, unlisted or private: who is shown the boost). *reblog_id (may be
+ * NULL). Reblogging again is TD_OK and keeps the first reblog. */
+int mb_reblog(struct mb *mb, int64_t account, int64_t id, int visibility, int64_t *reblog_id,
               struct mb_error *err);
 int mb_unreblog(struct mb *mb, int64_t account, int64_t id, struct mb_error *err);
 /** Favourite a visible post. Repeating is TD_OK. */

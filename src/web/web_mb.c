@@ -959,7 +959,7 @@ static void handle_status_action(struct http_req *r)
     else if (strcmp(act, "unfavourite") == 0)
         rc = mb_unfavourite(m->mb, me, id, &err);
     else if (strcmp(act, "reblog") == 0)
-        rc = mb_reblog(m->mb, me, id, NULL, &err);
+        rc = mb_reblog(m->mb, me, id, STORE_MB_PUBLIC, NULL, &err);
     else if (strcmp(act, "unreblog") == 0)
         rc = mb_unreblog(m->mb, me, id, &err);
     else if (strcmp(act, "delete") == 0)

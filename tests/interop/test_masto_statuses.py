@@ -579,3 +579,41 @@ def test_toot(make_tandem, tmp_path):
     rc, out = toot("delete", sid)
     assert rc == 0, out
     assert apis["alice"].get("/api/v1/statuses/" + sid).status_code == 404
+
+
+def test_reblog_visibility(make_tandem):
+    """A boost's own visibility (Mastodon's reblog `visibility`): private shows
+    it to the booster's followers only, unlisted keeps it off the public
+    timeline; the original's own visibility is untouched."""
+    t, apis, ids = boot(make_tandem, users=("alice", "bob", "carol", "dave"))
+    a, b, c, d = (apis[u] for u in ("alice", "bob", "carol", "dave"))
+    assert c.post("/api/v1/accounts/%s/follow" % ids["bob"]).status_code == 200
+    assert d.post("/api/v1/accounts/%s/follow" % ids["alice"]).status_code == 200
+    orig = post(a, "Worth a quiet boost")
+    r = b.post("/api/v1/statuses/%s/reblog" % orig["id"], data={"visibility": "private"})
+    assert r.status_code == 200, r.text
+    rb = r.json()
+    assert rb["visibility"] == "private" and rb["reblog"]["visibility"] == "public"
+    # carol follows bob: the boost is on her home timeline and readable by id
+    home = c.get("/api/v1/timelines/home").json()
+    assert [s["id"] for s in home if s.get("reblog")] == [rb["id"]]
+    assert c.get("/api/v1/statuses/%s" % rb["id"]).status_code == 200
+    # dave does not follow bob: no boost by id, nor on the public timeline
+    assert d.get("/api/v1/statuses/%s" % rb["id"]).status_code == 404
+    pub = d.get("/api/v1/timelines/public").json()
+    assert rb["id"] not in [s["id"] for s in pub]
+    assert orig["id"] in [s["id"] for s in pub]
+    # boosting again is the same boost, whatever visibility is asked
+    again = b.post("/api/v1/statuses/%s/reblog" % orig["id"], data={"visibility": "public"})
+    assert again.json()["id"] == rb["id"] and again.json()["visibility"] == "private"
+    assert b.post("/api/v1/statuses/%s/unreblog" % orig["id"]).status_code == 200
+    # unlisted: readable by anyone who can see it, but not on the public timeline
+    r = b.post("/api/v1/statuses/%s/reblog" % orig["id"], json={"visibility": "unlisted"})
+    rb = r.json()
+    assert r.status_code == 200 and rb["visibility"] == "unlisted"
+    assert d.get("/api/v1/statuses/%s" % rb["id"]).status_code == 200
+    assert rb["id"] not in [s["id"] for s in d.get("/api/v1/timelines/public").json()]
+    # direct and unknown visibilities are refused
+    for vis in ("direct", "secret"):
+        r = c.post("/api/v1/statuses/%s/reblog" % orig["id"], data={"visibility": vis})
+        assert r.status_code == 422, r.text

@@ -414,7 +414,7 @@ static void test_no_leak(void **state)
         /* favourite / reblog of what one may not see: not found */
         if (v != 0 && !k->sees_private) {
             assert_int_equal(mb_favourite(&f->mb, v, prv, NULL), TD_ENOTFOUND);
-            assert_int_equal(mb_reblog(&f->mb, v, prv, NULL, NULL), TD_ENOTFOUND);
+            assert_int_equal(mb_reblog(&f->mb, v, prv, STORE_MB_PUBLIC, NULL, NULL), TD_ENOTFOUND);
         }
         if (v != 0) {
             assert_int_equal(mb_favourites(&f->mb, v, &pg, &l), TD_OK);
@@ -433,8 +433,8 @@ static void test_no_leak(void **state)
     assert_int_equal(mb_favourites(&f->mb, f->a[CAROL], &pg, &l), TD_OK);
     assert_false(in_list(&l, prv));
     /* nobody may reblog the private or direct posts, the author neither */
-    assert_int_equal(mb_reblog(&f->mb, f->a[ALICE], prv, NULL, NULL), TD_EDENIED);
-    assert_int_equal(mb_reblog(&f->mb, f->a[DAVE], dm, NULL, NULL), TD_EDENIED);
+    assert_int_equal(mb_reblog(&f->mb, f->a[ALICE], prv, STORE_MB_PUBLIC, NULL, NULL), TD_EDENIED);
+    assert_int_equal(mb_reblog(&f->mb, f->a[DAVE], dm, STORE_MB_PUBLIC, NULL, NULL), TD_EDENIED);
     free(nl);
 }
 
@@ -479,10 +479,10 @@ static void test_notifications(void **state)
     assert_int_equal(mb_favourite(&f->mb, f->a[BOB], p, NULL), TD_OK);
     assert_int_equal(mb_favourite(&f->mb, f->a[BOB], p, NULL), TD_OK); /* repeat: one */
     assert_int_equal(count_notifs(f, ALICE, STORE_MB_N_FAVOURITE, BOB), 1);
-    assert_int_equal(mb_reblog(&f->mb, f->a[BOB], p, NULL, NULL), TD_OK);
+    assert_int_equal(mb_reblog(&f->mb, f->a[BOB], p, STORE_MB_PUBLIC, NULL, NULL), TD_OK);
     assert_int_equal(count_notifs(f, ALICE, STORE_MB_N_REBLOG, BOB), 1);
     assert_int_equal(mb_favourite(&f->mb, f->a[ALICE], p, NULL), TD_OK); /* self */
-    assert_int_equal(mb_reblog(&f->mb, f->a[ALICE], p, NULL, NULL), TD_OK);
+    assert_int_equal(mb_reblog(&f->mb, f->a[ALICE], p, STORE_MB_PUBLIC, NULL, NULL), TD_OK);
     assert_int_equal(count_notifs(f, ALICE, STORE_MB_N_FAVOURITE, ALICE), 0);
     assert_int_equal(count_notifs(f, ALICE, STORE_MB_N_REBLOG, ALICE), 0);
 
@@ -541,9 +541,9 @@ static void test_reblogs_home(void **state)
     assert_false(in_home(f, DAVE, 1));
     int64_t p = post(f, ALICE, "reblog me", STORE_MB_PUBLIC);
     int64_t own_priv = post(f, CAROL, "mine", STORE_MB_PRIVATE);
-    assert_int_equal(mb_reblog(&f->mb, f->a[CAROL], own_priv, NULL, NULL), TD_EDENIED);
+    assert_int_equal(mb_reblog(&f->mb, f->a[CAROL], own_priv, STORE_MB_PUBLIC, NULL, NULL), TD_EDENIED);
     f->nev = 0;
-    assert_int_equal(mb_reblog(&f->mb, f->a[CAROL], p, &rb, NULL), TD_OK);
+    assert_int_equal(mb_reblog(&f->mb, f->a[CAROL], p, STORE_MB_PUBLIC, &rb, NULL), TD_OK);
     assert_true(rb > 0);
     assert_int_equal(f->ev[0].type, MB_EV_UPDATE);
     assert_int_equal(f->ev[0].post_id, rb);
@@ -729,7 +729,7 @@ static void test_events(void **state)
 
     /* delete with a reblog: two deletes */
     int64_t rb = 0;
-    assert_int_equal(mb_reblog(&f->mb, f->a[BOB], pub, &rb, NULL), TD_OK);
+    assert_int_equal(mb_reblog(&f->mb, f->a[BOB], pub, STORE_MB_PUBLIC, &rb, NULL), TD_OK);
     f->nev = 0;
     assert_int_equal(mb_post_delete(&f->mb, f->a[ALICE], pub, NULL), TD_OK);
     assert_int_equal(f->nev, 2);
@@ -750,7 +750,7 @@ static void test_fanout_metric(void **state)
     metrics_reset();
     follow(f, BOB, ALICE);
     int64_t id = post(f, ALICE, "counted", STORE_MB_PUBLIC);
-    assert_int_equal(mb_reblog(&f->mb, f->a[BOB], id, NULL, NULL), TD_OK);
+    assert_int_equal(mb_reblog(&f->mb, f->a[BOB], id, STORE_MB_PUBLIC, NULL, NULL), TD_OK);
     assert_int_equal(mb_post_edit(&f->mb, f->a[ALICE], id, &r, NULL), TD_OK);
     buf_init(&b, 0);
     metrics_render(&b);
