@@ -547,6 +547,10 @@ static void deliver_notification(const struct mb_event *ev)
     render_free(&rd);
 }
 
+/* A delete goes to the streams that were sent the post, to the user streams
+ * of the author's followers and, for a public post, to every public and tag
+ * stream: their clients may hold it from a timeline read made before they
+ * connected (Mastodon removes a public post from its public timelines). */
 static void deliver_delete(const struct mb_event *ev)
 {
     char id[24];
@@ -558,6 +562,10 @@ static void deliver_delete(const struct mb_event *ev)
         for (size_t i = 0; i < c->nsubs && !c->dead; i++) {
             const struct sub *s = &c->subs[i];
             bool to = sent && s->kind != K_USER_NOTIF;
+            if (!to && ev->public_stream)
+                to = s->kind == K_PUBLIC || s->kind == K_PUBLIC_LOCAL ||
+                     s->kind == K_PUBLIC_MEDIA || s->kind == K_PUBLIC_LOCAL_MEDIA ||
+                     s->kind == K_HASHTAG || s->kind == K_HASHTAG_LOCAL;
             if (!to && s->kind == K_USER) {
                 if (fol < 0)
                     fol = follows(c->viewer, ev->account_id);

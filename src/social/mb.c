@@ -1002,9 +1002,12 @@ int mb_post_delete(struct mb *mb, int64_t author, int64_t id, struct mb_error *e
 
     if (err)
         memset(err, 0, sizeof(*err));
+    bool was_public;
+
     rc = own_post(mb, author, id, &p, err);
     if (rc != TD_OK)
         return rc;
+    was_public = p.visibility == STORE_MB_PUBLIC && p.reblog_of_id == 0;
     store_mb_post_clear(&p);
     rc = store_mb_post_delete(mb->st, id, author, &d);
     if (rc != TD_OK)
@@ -1013,8 +1016,12 @@ int mb_post_delete(struct mb *mb, int64_t author, int64_t id, struct mb_error *e
     post_changed(mb, id);
     post_changed(mb, d.post.in_reply_to_id);
     mb_account_changed(mb, author);
-    struct mb_event ev = {.type = MB_EV_DELETE, .post_id = id, .account_id = author};
+    /* A public post's delete goes to the public streams too: their clients
+     * may have it from a timeline read before they connected. */
+    struct mb_event ev = {.type = MB_EV_DELETE, .post_id = id, .account_id = author,
+                          .public_stream = was_public};
     emit(mb, &ev);
+    ev.public_stream = false; /* reblogs are on home timelines only */
     for (size_t i = 0; i < d.nreblogs; i++) {
         post_changed(mb, d.reblogs[i]);
         mb_account_changed(mb, d.reblog_accounts[i]);

@@ -76,7 +76,7 @@ struct mb_event {
     int64_t notif_id;     /* notification */
     const int64_t *home;
     size_t nhome;
-    bool public_stream;
+    bool public_stream;   /* update: for the public and tag streams; delete: of a public post */
     const char *const *tags;
     size_t ntags;
     const int64_t *direct;

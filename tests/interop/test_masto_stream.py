@@ -237,7 +237,19 @@ def test_sse_delete(make_tandem):
     ev = public.next()
     assert ev and ev[0] == "delete" and str(ev[1]) == p1["id"], ev
     assert carol_user.next(timeout=0.5) is None
-    for s in (bob_user, carol_user, public):
+    # A public stream opened after the post was made (its client read the post
+    # from the public timeline) is told of a public post's delete; not of a
+    # followers-only one it could not have seen.
+    p2 = post(a, "read from the timeline")
+    hidden = post(a, "for followers", visibility="private")
+    late = SSE(t, "/api/v1/streaming/public")
+    time.sleep(0.3)
+    assert a.delete("/api/v1/statuses/%s" % hidden["id"]).status_code == 200
+    assert a.delete("/api/v1/statuses/%s" % p2["id"]).status_code == 200
+    ev = late.next()
+    assert ev and ev[0] == "delete" and str(ev[1]) == p2["id"], ev
+    assert late.next(timeout=0.5) is None
+    for s in (bob_user, carol_user, public, late):
         s.close()
 
 
