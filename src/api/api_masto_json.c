@@ -253,9 +253,12 @@ json_t *api_masto_media(struct masto_req *m, const struct store_mb_media *md)
     json_object_set_new(j, "remote_url", json_null());
     json_object_set_new(j, "preview_remote_url", json_null());
     json_object_set_new(j, "text_url", json_null());
-    json_object_set_new(j, "meta",
-                        json_pack("{s:o, s:o}", "original", media_meta(w, h), "small",
-                                  media_meta(tw ? tw : 1, th ? th : 1)));
+    json_t *meta = json_pack("{s:o, s:o}", "original", media_meta(w, h), "small",
+                             media_meta(tw ? tw : 1, th ? th : 1));
+    if (md->has_focus)
+        json_object_set_new(meta, "focus",
+                            json_pack("{s:f, s:f}", "x", md->focus_x, "y", md->focus_y));
+    json_object_set_new(j, "meta", meta);
     json_object_set_new(j, "description",
                         md->description && md->description[0] ? json_string(md->description)
                                                               : json_null());

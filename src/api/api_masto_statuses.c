@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -655,7 +656,41 @@ static void handle_conversations(struct http_req *r)
 struct upload {
     struct masto_req *m;
     const char *description;
+    bool has_focus;
+    double focus[2];
 };
+
+/* Mastodon's focus parameter: "x,y", each from -1.0 to 1.0 (the image's
+ * focal point: left/bottom -1, right/top 1). */
+static bool parse_focus(const char *s, double out[2])
+{
+    char *end;
+
+    errno = 0;
+    out[0] = strtod(s, &end);
+    if (end == s || *end != ',' || errno)
+        return false;
+    s = end + 1;
+    out[1] = strtod(s, &end);
+    if (end == s || *end != '\0' || errno)
+        return false;
+    return out[0] >= -1.0 && out[0] <= 1.0 && out[1] >= -1.0 && out[1] <= 1.0;
+}
+
+/* The request's focus into out: false (after answering 422) when it is there
+ * but malformed; *has says whether there was one. */
+static bool focus_param(struct masto_req *m, bool *has, double out[2])
+{
+    const char *f = api_masto_str(m, "focus");
+
+    *has = f != NULL && f[0] != '\0';
+    if (*has && !parse_focus(f, out)) {
+        api_masto_error(m->r, 422,
+                        "Validation failed: Focus must be two numbers from -1.0 to 1.0, as x,y");
+        return false;
+    }
+    return true;
+}
 
 static void upload_done(int rc, struct mb_media_result *res, const char *why, void *ud)
 {
@@ -675,7 +710,8 @@ static void upload_done(int rc, struct mb_media_result *res, const char *why, vo
                                      why ? why : "could not be processed"));
         return;
     }
-    rc = mb_media_save(m->mb, m->viewer, res, u->description, &md);
+    rc = mb_media_save(m->mb, m->viewer, res, u->description, u->has_focus ? u->focus : NULL,
+                       &md);
     if (rc == TD_OK)
         api_masto_send(m->r, 200, api_masto_media(m, &md));
     else if (rc == TD_ETOOBIG)
@@ -730,6 +766,8 @@ static void handle_media_post(struct http_req *r)
         api_masto_error(r, 422, "Validation failed: Description is too long");
         return;
     }
+    if (!focus_param(m, &u->has_focus, u->focus))
+        return;
     if (mb_media_process_async(app->loop, data, len, &lim, upload_done, u) != TD_OK)
         api_masto_error(r, 503, "The server is busy; try again later");
 }
@@ -768,8 +806,8 @@ static void handle_media_get(struct http_req *r)
         send_media(m, &md);
 }
 
-/* PUT /api/v1/media/:id: the description, before the media is posted (an
- * attached one changes with its post's edit, as in Mastodon). */
+/* PUT /api/v1/media/:id: the description and focus, before the media is
+ * posted (an attached one changes with its post's edit, as in Mastodon). */
 static void handle_media_put(struct http_req *r)
 {
     struct masto_req *m = api_masto_auth(r, "write:media", true);
@@ -785,6 +823,15 @@ static void handle_media_put(struct http_req *r)
         return;
     }
     store_mb_media_clear(&md);
+    bool has_focus;
+    double focus[2];
+    if (!focus_param(m, &has_focus, focus))
+        return;
+    if (has_focus && (rc = store_mb_media_set_focus(m->st, m->viewer, id, focus[0],
+                                                    focus[1])) != TD_OK) {
+        api_masto_fail(r, rc, NULL);
+        return;
+    }
     if (has_param(m, "description")) {
         rc = store_mb_media_describe(m->st, m->viewer, id, api_masto_str(m, "description"));
         if (rc == TD_ETOOBIG) {

@@ -185,7 +185,7 @@ static int ring_build(struct mb *mb, int64_t account, struct mb_ring **out)
 }
 
 int mb_media_save(struct mb *mb, int64_t account, const struct mb_media_result *res,
-                  const char *description, struct store_mb_media *out)
+                  const char *description, const double *focus, struct store_mb_media *out)
 {
     int rc;
 
@@ -201,6 +201,11 @@ int mb_media_save(struct mb *mb, int64_t account, const struct mb_media_result *
     out->height = (int)res->original.height;
     out->description = (char *)(description ? description : "");
     out->blurhash = res->blurhash[0] ? (char *)res->blurhash : NULL;
+    if (focus) {
+        out->has_focus = true;
+        out->focus_x = focus[0];
+        out->focus_y = focus[1];
+    }
     rc = store_mb_media_create(mb->st, out);
     out->data = out->thumb = NULL; /* the bytes are not the entity's business */
     return rc;

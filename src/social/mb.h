@@ -208,12 +208,13 @@ int mb_notif_clear(struct mb *mb, int64_t viewer);
 int mb_notif_mark_read(struct mb *mb, int64_t viewer, int64_t upto);
 
 /** Store a processed upload (mb_media_process_async()'s result) as account's
- *  unattached media with description (may be NULL). *out (zeroed first) gets
+ *  unattached media with description (may be NULL) and focus (NULL: none; x
+ *  and y in [-1, 1], else TD_EINVAL). *out (zeroed first) gets
  *  the row without its bytes, for the API's entity; its strings point into
  *  res and description, so use it before freeing res (never
  *  store_mb_media_clear() it). Codes as store_mb_media_create(). */
 int mb_media_save(struct mb *mb, int64_t account, const struct mb_media_result *res,
-                  const char *description, struct store_mb_media *out);
+                  const char *description, const double *focus, struct store_mb_media *out);
 
 /** Accounts whose home ring is built (for tests and metrics). */
 size_t mb_rings(const struct mb *mb);

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /** Number of migrations built in: the schema version this binary writes. */
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 13
 /** Largest avatar image accepted by store_avatar_set(), in bytes. */
 #define STORE_AVATAR_MAX (4u * 1024 * 1024)
 /** Largest secret store_secret_get() manages, in bytes. */

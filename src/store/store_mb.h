@@ -378,11 +378,14 @@ struct store_mb_media {
     int width, height;
     char *description;   /* never NULL once read */
     char *blurhash;      /* may be NULL */
+    bool has_focus;      /* focus_x/y set: the image's focal point, each in [-1, 1] */
+    double focus_x, focus_y;
     int64_t created_at;
 };
 void store_mb_media_clear(struct store_mb_media *m);
 /** Insert m (account_id, content_type, data/len, optional thumb, sizes,
- *  description, blurhash; post_id ignored). Sets m->id and m->created_at.
+ *  description, blurhash, focus; post_id ignored). TD_EINVAL for a focus
+ *  outside [-1, 1]. Sets m->id and m->created_at.
  *  TD_ETOOBIG over STORE_MB_MEDIA_MAX / STORE_MB_THUMB_MAX /
  *  STORE_MB_DESCRIPTION_MAX; TD_EINVAL for a missing type or empty data. */
 int store_mb_media_create(struct store *st, struct store_mb_media *m);
@@ -396,6 +399,10 @@ int store_mb_media_attach(struct store *st, int64_t account_id, int64_t media_id
 /** Set the description (NULL = "") of account_id's media (TD_EDENIED: someone else's). */
 int store_mb_media_describe(struct store *st, int64_t account_id, int64_t media_id,
                             const char *description);
+/** Set the focal point of account_id's media (TD_EDENIED: someone else's;
+ *  TD_EINVAL: x or y outside [-1, 1]). */
+int store_mb_media_set_focus(struct store *st, int64_t account_id, int64_t media_id, double x,
+                             double y);
 /** Delete account_id's media if it is not attached (TD_EDENIED if it is). */
 int store_mb_media_delete(struct store *st, int64_t account_id, int64_t media_id);
 /** Delete unattached media created before `before`; *n (may be NULL) the count. */

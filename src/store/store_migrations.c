@@ -483,6 +483,12 @@ static const char m0011_mb_search[] =
  * Mastodon API's app "website"), NULL when the client gave none. */
 static const char m0012_client_uri[] = "ALTER TABLE oauth_clients ADD COLUMN client_uri TEXT;\n";
 
+/* 0013_media_focus: the focal point of an image (Mastodon's media focus,
+ * x and y from -1 to 1; NULL when none was set), which clients keep in view
+ * when they crop a preview. */
+static const char m0013_media_focus[] = "ALTER TABLE media ADD COLUMN focus_x REAL;\n"
+                                        "ALTER TABLE media ADD COLUMN focus_y REAL;\n";
+
 /* Index i holds migration i+1. Read by store_sqlite.c. */
 const struct store_migration store__migrations[] = {
     {"0001_accounts", m0001_accounts},
@@ -497,5 +503,6 @@ const struct store_migration store__migrations[] = {
     {"0010_muc", m0010_muc},
     {"0011_mb_search", m0011_mb_search},
     {"0012_client_uri", m0012_client_uri},
+    {"0013_media_focus", m0013_media_focus},
 };
 const size_t store__migrations_count = sizeof(store__migrations) / sizeof(store__migrations[0]);

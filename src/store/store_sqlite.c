@@ -1085,6 +1085,11 @@ int store__bind_blob(struct store *st, sqlite3_stmt *s, int i, const void *v, si
     return bind_blob(st, s, i, v, len);
 }
 
+int store__bind_double(struct store *st, sqlite3_stmt *s, int i, double v)
+{
+    return map_err(st, sqlite3_bind_double(s, i, v), "bind");
+}
+
 int store__bind_i64(struct store *st, sqlite3_stmt *s, int i, int64_t v)
 {
     return bind_i64(st, s, i, v);

@@ -21,6 +21,7 @@ void store__put(sqlite3_stmt *s);
 int store__bind_text(struct store *st, sqlite3_stmt *s, int i, const char *v);
 int store__bind_blob(struct store *st, sqlite3_stmt *s, int i, const void *v, size_t len);
 int store__bind_i64(struct store *st, sqlite3_stmt *s, int i, int64_t v);
+int store__bind_double(struct store *st, sqlite3_stmt *s, int i, double v);
 /** Step a statement returning no rows; *changes (may be NULL) gets the changed row count.
  * Constraint violations map to TD_EEXIST (unique) and TD_ENOTFOUND (foreign key). */
 int store__step_done(struct store *st, sqlite3_stmt *s, int64_t *changes);

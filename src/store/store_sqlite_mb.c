@@ -1519,13 +1519,16 @@ int store_mb_notif_unread(struct store *st, int64_t account_id, int64_t *n)
 
 static const char sql_media_insert[] =
     "INSERT INTO media (id, account_id, content_type, data, thumb, thumb_type, width, height, "
-    "description, blurhash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    "description, blurhash, created_at, focus_x, focus_y) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 static const char sql_media_get[] =
     "SELECT id, account_id, post_id, content_type, CASE WHEN ?2 THEN data END, length(data), "
     "CASE WHEN ?2 THEN thumb END, length(thumb), thumb_type, width, height, description, "
-    "blurhash, created_at FROM media WHERE id = ?1";
+    "blurhash, created_at, focus_x, focus_y FROM media WHERE id = ?1";
 static const char sql_media_describe[] =
     "UPDATE media SET description = ?3 WHERE id = ?1 AND account_id = ?2";
+static const char sql_media_focus[] =
+    "UPDATE media SET focus_x = ?3, focus_y = ?4 WHERE id = ?1 AND account_id = ?2";
 static const char sql_media_delete[] =
     "DELETE FROM media WHERE id = ?1 AND account_id = ?2 AND post_id IS NULL";
 static const char sql_media_purge[] =
@@ -1542,6 +1545,11 @@ void store_mb_media_clear(struct store_mb_media *m)
     free(m->description);
     free(m->blurhash);
     memset(m, 0, sizeof(*m));
+}
+
+static bool focus_ok(double x, double y)
+{
+    return x >= -1.0 && x <= 1.0 && y >= -1.0 && y <= 1.0; /* false for NaN too */
 }
 
 static int check_description(const char *d)
@@ -1561,7 +1569,8 @@ int store_mb_media_create(struct store *st, struct store_mb_media *m)
         too_long(m->content_type, STORE_MB_TYPE_MAX) || m->data == NULL || m->len == 0 ||
         too_long(m->thumb_type, STORE_MB_TYPE_MAX) ||
         too_long(m->blurhash, STORE_MB_BLURHASH_MAX) ||
-        m->width < 0 || m->height < 0 || (m->thumb_len > 0 && m->thumb == NULL))
+        m->width < 0 || m->height < 0 || (m->thumb_len > 0 && m->thumb == NULL) ||
+        (m->has_focus && !focus_ok(m->focus_x, m->focus_y)))
         return TD_EINVAL;
     if (m->len > STORE_MB_MEDIA_MAX || m->thumb_len > STORE_MB_THUMB_MAX)
         return TD_ETOOBIG;
@@ -1590,6 +1599,10 @@ int store_mb_media_create(struct store *st, struct store_mb_media *m)
         rc = store__bind_text(st, s, 10, m->blurhash);
     if (rc == TD_OK)
         rc = store__bind_i64(st, s, 11, m->created_at);
+    if (rc == TD_OK && m->has_focus)
+        rc = store__bind_double(st, s, 12, m->focus_x);
+    if (rc == TD_OK && m->has_focus)
+        rc = store__bind_double(st, s, 13, m->focus_y);
     if (rc == TD_OK)
         rc = store__step_done(st, s, NULL);
     store__put(s);
@@ -1637,6 +1650,12 @@ int store_mb_media_get(struct store *st, int64_t id, bool with_data, struct stor
         out->description = d ? d : td_strdup("");
         out->blurhash = store__col_strdup(s, 12);
         out->created_at = sqlite3_column_int64(s, 13);
+        out->has_focus = sqlite3_column_type(s, 14) != SQLITE_NULL &&
+                         sqlite3_column_type(s, 15) != SQLITE_NULL;
+        if (out->has_focus) {
+            out->focus_x = sqlite3_column_double(s, 14);
+            out->focus_y = sqlite3_column_double(s, 15);
+        }
     }
     store__put(s);
     return rc;
@@ -1674,6 +1693,29 @@ int store_mb_media_describe(struct store *st, int64_t account_id, int64_t media_
         rc = PREP(st, sql_media_describe, &s, media_id, account_id);
     if (rc == TD_OK)
         rc = store__bind_text(st, s, 3, nz(description));
+    if (rc == TD_OK)
+        rc = store__step_done(st, s, &changes);
+    store__put(s);
+    if (rc == TD_OK && changes == 0) {
+        rc = SCALAR(st, sql_media_owner, &owner, media_id);
+        rc = rc == TD_OK ? TD_EDENIED : rc;
+    }
+    return rc;
+}
+
+int store_mb_media_set_focus(struct store *st, int64_t account_id, int64_t media_id, double x,
+                             double y)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t changes = 0, owner;
+    int rc = focus_ok(x, y) ? TD_OK : TD_EINVAL;
+
+    if (rc == TD_OK)
+        rc = PREP(st, sql_media_focus, &s, media_id, account_id);
+    if (rc == TD_OK)
+        rc = store__bind_double(st, s, 3, x);
+    if (rc == TD_OK)
+        rc = store__bind_double(st, s, 4, y);
     if (rc == TD_OK)
         rc = store__step_done(st, s, &changes);
     store__put(s);

@@ -859,7 +859,7 @@ static void compose_media_done(int rc, struct mb_media_result *res, const char *
                                             why ? why : "could not be processed"));
         return;
     }
-    rc = mb_media_save(app_of(r)->mb, viewer_of(r), res, j->description, &md);
+    rc = mb_media_save(app_of(r)->mb, viewer_of(r), res, j->description, NULL, &md);
     mb_media_result_free(res);
     free(res);
     if (rc != TD_OK) {

@@ -387,6 +387,7 @@ def test_media(make_tandem):
     assert r.status_code in (200, 202), r.text
     md = r.json()
     assert md["type"] == "image" and md["description"] == "a tiny picture"
+    assert md["meta"]["focus"] == {"x": 0.1, "y": -0.2}
     # EXIF orientation 6: the 12x8 picture stands upright as 8x12.
     assert md["meta"]["original"]["width"] == 8 and md["meta"]["original"]["height"] == 12
     assert md["blurhash"]
@@ -421,6 +422,17 @@ def test_media(make_tandem):
     assert a.put("/api/v1/media/abc", data={"description": "y"}).status_code == 404
     r = a.put("/api/v1/media/" + md["id"], data={"description": "d" * 1501})
     assert r.status_code == 422
+    # The focal point changes alone; malformed or out-of-range ones are refused.
+    r = a.put("/api/v1/media/" + md["id"], data={"focus": "-1,1"})
+    assert r.status_code == 200 and r.json()["meta"]["focus"] == {"x": -1.0, "y": 1.0}
+    assert r.json()["description"] == "renamed"
+    for bad in ("1.5,0", "0", "x,y", "0,0,0", "nan,0", "0.5, 0.5x"):
+        r = a.put("/api/v1/media/" + md["id"], data={"focus": bad})
+        assert r.status_code == 422 and "Focus" in r.json()["error"], (bad, r.text)
+        r = a.post("/api/v2/media", files={"file": ("a.jpg", img, "image/jpeg")},
+                   data={"focus": bad})
+        assert r.status_code == 422 and "Focus" in r.json()["error"], (bad, r.text)
+    assert a.get("/api/v1/media/" + md["id"]).json()["meta"]["focus"] == {"x": -1.0, "y": 1.0}
 
     # Attach: the post carries it; an attached one cannot be deleted; carol
     # cannot attach alice's.
@@ -430,6 +442,7 @@ def test_media(make_tandem):
     assert st.status_code == 200, st.text
     att = st.json()["media_attachments"]
     assert [x["id"] for x in att] == [md["id"]] and att[0]["description"] == "renamed"
+    assert att[0]["meta"]["focus"] == {"x": -1.0, "y": 1.0}
     assert a.delete("/api/v1/media/" + md["id"]).status_code == 422
     assert a.put("/api/v1/media/" + md["id"], data={"description": "z"}).status_code == 404
     # An edit that drops the media; the history shows the post's current media.
@@ -472,9 +485,12 @@ def test_mastodon_py(make_tandem):
                            version_check_mode="none")
     mb.account_follow(ids["alice"])
     med = ma.media_post(jpeg_with_gps(), mime_type="image/jpeg", description="from py",
-                        file_name="p.jpg")
+                        file_name="p.jpg", focus=(0.25, -0.5))
+    assert med["meta"]["focus"] == {"x": 0.25, "y": -0.5}
+    med = ma.media_update(med, focus=(0.0, 0.75))
     st = ma.status_post("with a picture", media_ids=[med], visibility="public")
     assert st["media_attachments"][0]["description"] == "from py"
+    assert st["media_attachments"][0]["meta"]["focus"] == {"x": 0.0, "y": 0.75}
     for i in range(5):
         ma.status_post("py %d" % i)
     page = mb.timeline_home(limit=2)

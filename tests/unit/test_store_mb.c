@@ -1182,6 +1182,23 @@ static void test_media(void **state)
     assert_int_equal(g.len, sizeof(img));
     store_mb_media_clear(&g);
 
+    /* no focal point until one is set; then it reads back; out of range is refused */
+    assert_int_equal(store_mb_media_get(f->st, m.id, false, &g), TD_OK);
+    assert_false(g.has_focus);
+    store_mb_media_clear(&g);
+    assert_int_equal(store_mb_media_set_focus(f->st, a, m.id, 0.5, -0.25), TD_OK);
+    assert_int_equal(store_mb_media_set_focus(f->st, b, m.id, 0, 0), TD_EDENIED);
+    assert_int_equal(store_mb_media_set_focus(f->st, a, m.id, 1.5, 0), TD_EINVAL);
+    assert_int_equal(store_mb_media_set_focus(f->st, a, m.id, 0, -1.01), TD_EINVAL);
+    assert_int_equal(store_mb_media_get(f->st, m.id, false, &g), TD_OK);
+    assert_true(g.has_focus);
+    assert_true(g.focus_x == 0.5 && g.focus_y == -0.25);
+    store_mb_media_clear(&g);
+    struct store_mb_media bad = m;
+    bad.has_focus = true;
+    bad.focus_x = 2.0;
+    assert_int_equal(store_mb_media_create(f->st, &bad), TD_EINVAL);
+
     assert_int_equal(store_mb_media_describe(f->st, a, m.id, "a dog"), TD_OK);
     assert_int_equal(store_mb_media_describe(f->st, b, m.id, "mine"), TD_EDENIED);
     assert_int_equal(store_mb_media_describe(f->st, a, 4242, "x"), TD_ENOTFOUND);
