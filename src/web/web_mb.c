@@ -987,11 +987,13 @@ static void handle_status_action(struct http_req *r)
 /* POST /@:name/follow and /@:name/unfollow */
 /* POST /@:name/{follow,unfollow,block,unblock,mute,unmute}: the profile
  * page's buttons, the same service calls as the Mastodon API's account
- * actions. A mute from the web mutes notifications too and never expires. */
+ * actions. A mute from the web mutes notifications too and never expires.
+ * One route each (the action is the path's last segment), so that a POST to
+ * another page under /@name, such as the feed, is still 405. */
 static void handle_relation(struct http_req *r)
 {
     struct web_app *app = app_of(r);
-    const char *act = http_req_param(r, "action");
+    const char *act = strrchr(r->path, '/') + 1; /* the route has three segments */
     struct mb_error err = {0};
     int64_t me = viewer_of(r);
     struct account a;
@@ -1012,13 +1014,9 @@ static void handle_relation(struct http_req *r)
     else if (strcmp(act, "unmute") == 0)
         rc = mb_unmute(app->mb, me, a.id, &err);
     else
-        rc = TD_ENOTFOUND;
+        rc = TD_ENOTFOUND; /* not routed here */
     const char *def = arena_printf(r->arena, "/@%s", a.username);
     store_account_clear(&a);
-    if (rc == TD_ENOTFOUND && err.msg[0] == '\0') {
-        web_error(r, 404, "There is no such action.");
-        return;
-    }
     if (rc != TD_OK) {
         web_error(r, rc == TD_EDENIED ? 403 : 422,
                   err.msg[0] ? err.msg : "That could not be done.");
@@ -1053,6 +1051,10 @@ static void handle_follow_request(struct http_req *r)
 
 void web_mb_routes(struct http_router *rt)
 {
+    static const char *const relation[] = {"follow", "unfollow", "block",
+                                           "unblock", "mute",    "unmute"};
+    char pattern[32];
+
     http_router_add(rt, "GET", "/public", handle_public);
     http_router_add(rt, "GET", "/tags/:tag", handle_tag);
     http_router_add(rt, "GET", "/search", handle_search);
@@ -1066,6 +1068,9 @@ void web_mb_routes(struct http_router *rt)
     http_router_add(rt, "GET", "/@:name", handle_profile);
     http_router_add(rt, "GET", "/@:name/followers", handle_followers);
     http_router_add(rt, "GET", "/@:name/following", handle_following);
-    http_router_add(rt, "POST", "/@:name/:action", handle_relation);
+    for (size_t i = 0; i < TD_ARRAY_LEN(relation); i++) {
+        snprintf(pattern, sizeof(pattern), "/@:name/%s", relation[i]);
+        http_router_add(rt, "POST", pattern, handle_relation); /* it copies the pattern */
+    }
     http_router_add(rt, "GET", "/@:name/:id", handle_thread);
 }

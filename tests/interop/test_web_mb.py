@@ -459,6 +459,6 @@ def test_mute_and_block_from_profile(site):
     r = bob.post("/@alice/block", {"back": "/"})
     assert r.status_code == 403
     assert "You block" not in bob.get("/@alice").text
-    assert bob.form_post("/@alice", "/@alice/explode", {}).status_code == 404
+    assert bob.form_post("/@alice", "/@alice/explode", {}).status_code == 405
     assert bob.form_post("/@bob", "/@bob/block", {}).status_code == 422
     assert bob.form_post("/@alice", "/@nobody/block", {}).status_code == 404
