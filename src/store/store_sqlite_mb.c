@@ -886,12 +886,21 @@ static const char sql_tag_id[] = "SELECT id FROM tags WHERE name = ?1";
     "AND p.visibility = 3)"
 static const char sql_tl_direct_d[] = LIST_DESC(TL_DIRECT_Q);
 static const char sql_tl_direct_a[] = LIST_ASC(TL_DIRECT_Q);
-static const char sql_home[] =
-    "SELECT id FROM posts WHERE account_id = ?1 UNION ALL "
-    "SELECT p.id FROM follows f JOIN posts p ON p.account_id = f.followee_id "
-    "WHERE f.follower_id = ?1 AND (p.reblog_of_id IS NULL OR f.show_reblogs) "
-    "AND (p.visibility <> 3 OR EXISTS(SELECT 1 FROM mentions m WHERE m.post_id = p.id "
-    "AND m.account_id = ?1)) ORDER BY 1 DESC LIMIT ?2";
+#define HOME_Q(FLOOR)                                                                        \
+    "SELECT id FROM posts p WHERE account_id = ?1" FLOOR " UNION ALL "                       \
+    "SELECT p.id FROM follows f JOIN posts p ON p.account_id = f.followee_id "              \
+    "WHERE f.follower_id = ?1" FLOOR " AND (p.reblog_of_id IS NULL OR f.show_reblogs) "     \
+    "AND (p.visibility <> 3 OR EXISTS(SELECT 1 FROM mentions m WHERE m.post_id = p.id "     \
+    "AND m.account_id = ?1)) ORDER BY 1 DESC LIMIT ?2"
+static const char sql_home[] = HOME_Q("");
+static const char sql_home_above[] = HOME_Q(" AND p.id >= ?3");
+/* The highest of the own and each followed account's ?2-th newest post id:
+ * index look-ups only (posts_account covers account_id, id). */
+static const char sql_home_floor[] =
+    "SELECT max(k) FROM (SELECT (SELECT id FROM posts WHERE account_id = ?1 "
+    "ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1) AS k UNION ALL "
+    "SELECT (SELECT id FROM posts p WHERE p.account_id = f.followee_id "
+    "ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1) FROM follows f WHERE f.follower_id = ?1)";
 static const char sql_parent[] = "SELECT in_reply_to_id FROM posts WHERE id = ?1";
 static const char sql_descendants[] =
     "WITH RECURSIVE d(id, depth) AS (SELECT id, 1 FROM posts WHERE in_reply_to_id = ?1 "
@@ -949,16 +958,15 @@ int store_mb_timeline_direct(struct store *st, int64_t account_id, const struct 
                     NULL, 0, out);
 }
 
-int store_mb_home_rebuild(struct store *st, int64_t account_id, int64_t *ids, size_t max,
-                          size_t *n)
+static int home_read(struct store *st, const char *sql, int64_t account_id, int64_t floor,
+                     int64_t *ids, size_t max, size_t *n)
 {
     sqlite3_stmt *s = NULL;
-    int rc;
+    int rc = PREP(st, sql, &s, account_id, (int64_t)max);
 
     *n = 0;
-    if (max > STORE_MB_HOME_MAX)
-        max = STORE_MB_HOME_MAX;
-    rc = PREP(st, sql_home, &s, account_id, (int64_t)max);
+    if (rc == TD_OK && floor > 0)
+        rc = store__bind_i64(st, s, 3, floor);
     while (rc == TD_OK && *n < max) {
         rc = store__step_row(st, s);
         if (rc == TD_OK)
@@ -966,6 +974,30 @@ int store_mb_home_rebuild(struct store *st, int64_t account_id, int64_t *ids, si
     }
     store__put(s);
     return rc == TD_ENOTFOUND ? TD_OK : rc;
+}
+
+/* The newest max ids of the home timeline. Merging every followed account's
+ * posts reads all of them; but each account's max-th newest post is a floor
+ * under which the answer cannot reach once the posts above the highest such
+ * floor are max or more (filters may drop some: then the full merge runs). */
+int store_mb_home_rebuild(struct store *st, int64_t account_id, int64_t *ids, size_t max,
+                          size_t *n)
+{
+    int64_t floor = 0; /* 0 (SQL NULL) when nobody has max posts */
+    int rc;
+
+    *n = 0;
+    if (max == 0)
+        return TD_OK;
+    if (max > STORE_MB_HOME_MAX)
+        max = STORE_MB_HOME_MAX;
+    /* Both reads see the loop turn's one read snapshot (store_sqlite_group.c). */
+    rc = SCALAR(st, sql_home_floor, &floor, account_id, (int64_t)max);
+    if (rc == TD_OK && floor > 0)
+        rc = home_read(st, sql_home_above, account_id, floor, ids, max, n);
+    if (rc == TD_OK && *n < max)
+        rc = home_read(st, sql_home, account_id, 0, ids, max, n);
+    return rc;
 }
 
 int store_mb_context(struct store *st, int64_t id, int max_depth, int max_count,

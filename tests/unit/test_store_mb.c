@@ -815,6 +815,51 @@ static void test_timelines(void **state)
     assert_int_equal(n, 2);
 }
 
+/* The rebuild's floor (the highest of each account's max-th newest post)
+ * must give the same ids as the full merge: with a prolific account, with
+ * posts interleaved, and when the followee's newest posts are reblogs the
+ * reader hides (the floor then leaves fewer than max and the merge runs). */
+static void test_home_rebuild_floor(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = mkacct(f, "alice"), b = mkacct(f, "bob"), c = mkacct(f, "carol");
+    int64_t want[8], home[8], rb = 0;
+    size_t n = 0, k = 0;
+    int64_t bobs[4];
+
+    assert_int_equal(store_mb_follow(f->st, c, a, true, NULL), TD_OK);
+    assert_int_equal(store_mb_follow(f->st, c, b, true, NULL), TD_OK);
+    for (int i = 0; i < 4; i++)
+        bobs[i] = post(f, b, "bob", STORE_MB_PUBLIC, 0); /* older than all of alice's */
+    for (int i = 0; i < 20; i++)
+        post(f, a, "alice", STORE_MB_PUBLIC, 0);
+    /* newest 8 of the merge: alice's last 8 */
+    assert_int_equal(store_mb_home_rebuild(f->st, c, home, 8, &n), TD_OK);
+    assert_int_equal(n, 8);
+    for (size_t i = 1; i < n; i++)
+        assert_true(home[i] < home[i - 1]);
+    /* bob's posts come in when carol asks for more than alice's above them */
+    assert_int_equal(store_mb_home_rebuild(f->st, c, home, 8, &n), TD_OK);
+    int64_t full[24];
+    size_t nfull = 0;
+    assert_int_equal(store_mb_home_rebuild(f->st, c, full, 24, &nfull), TD_OK);
+    assert_int_equal(nfull, 24);
+    assert_int_equal(full[23], bobs[0]);
+    assert_memory_equal(full, home, sizeof(int64_t) * 8);
+    /* alice's newest 8 are reblogs, and carol hides alice's reblogs: the
+     * floor leaves none above it, and the full merge gives her posts */
+    for (int i = 0; i < 8; i++) {
+        int64_t id = post(f, b, "to boost", STORE_MB_PUBLIC, 0);
+        assert_int_equal(store_mb_reblog(f->st, a, id, STORE_MB_PUBLIC, &rb), TD_OK);
+        want[k++] = id;
+    }
+    assert_int_equal(store_mb_follow(f->st, c, a, false, NULL), TD_OK);
+    assert_int_equal(store_mb_home_rebuild(f->st, c, home, 8, &n), TD_OK);
+    assert_int_equal(n, 8);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(home[i], want[7 - i]); /* bob's originals, newest first */
+}
+
 static void test_context(void **state)
 {
     struct fx *f = *state;
@@ -1387,6 +1432,18 @@ static void test_query_plans(void **state)
 {
     struct fx *f = *state;
 
+    /* store_mb_home_rebuild()'s floor: index look-ups per followed account */
+    plan_has(f,
+             "SELECT max(k) FROM (SELECT (SELECT id FROM posts WHERE account_id = ?1 "
+             "ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1) AS k UNION ALL "
+             "SELECT (SELECT id FROM posts p WHERE p.account_id = f.followee_id "
+             "ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1) FROM follows f WHERE f.follower_id = ?1)",
+             "USING COVERING INDEX posts_account (account_id=?)");
+    plan_has(f,
+             "SELECT p.id FROM follows f JOIN posts p ON p.account_id = f.followee_id "
+             "WHERE f.follower_id = ?1 AND p.id >= ?3 ORDER BY 1 DESC LIMIT ?2",
+             "posts_account (account_id=? AND id>?)");
+
     plan_has(f, "SELECT follower_id FROM follows WHERE followee_id = ?1",
              "SEARCH follows USING COVERING INDEX follows_followee (followee_id=?)");
     plan_has(f,
@@ -1546,6 +1603,7 @@ int main(void)
         T(test_account_delete_cascade),
         T(test_bulk),
         T(test_query_plans),
+        T(test_home_rebuild_floor),
         cmocka_unit_test_setup_teardown(test_fts_migration, setup_raw, teardown),
         T(test_fts),
         T(test_markers),
