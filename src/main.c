@@ -1120,7 +1120,7 @@ static int serve_cmd(struct conf *c, int argc, char **argv)
      * growing output buffer) then made glibc consolidate every freed one
      * (malloc_consolidate was 6 % of the HTML home timeline's profile).
      * Small blocks are still cached per thread (tcache). Measured with
-     * bench/microblog.sh: HTML home +9 %, home API +8 %. */
+     * bench/microblog.sh: the HTML home timeline 7-9 % faster. */
     mallopt(M_MXFAST, 0);
     s.loop = uv_default_loop();
     if (open_store(c, true, &s.store) != 0)
