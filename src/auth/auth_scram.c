@@ -10,10 +10,12 @@
 #include "core/err.h"
 #include "core/utf8.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const EVP_MD *md_of(enum auth_scram_hash h)
@@ -186,6 +188,80 @@ out:
     sodium_memzero(salted, sizeof(salted));
     sodium_memzero(client_key, sizeof(client_key));
     return rc;
+}
+
+bool auth_scram_check(const struct auth_scram_cred *c, const char *password, size_t len)
+{
+    struct auth_scram_cred got;
+    bool ok;
+
+    if (c == NULL || c->key_len != auth_scram_hash_len(c->hash) ||
+        auth_scram_derive_salted(c->hash, password, len, c->salt, c->salt_len, c->iterations,
+                                 &got) != TD_OK)
+        return false;
+    ok = CRYPTO_memcmp(got.stored_key, c->stored_key, c->key_len) == 0;
+    sodium_memzero(&got, sizeof(got));
+    return ok;
+}
+
+struct check_job {
+    uv_work_t req;
+    struct auth_scram_cred cred;
+    bool dummy;
+    bool ok;
+    auth_scram_check_cb *cb;
+    void *ud;
+    size_t len;
+    char pw[AUTH_SCRAM_PASSWORD_MAX + 1];
+};
+
+static void check_work(uv_work_t *req)
+{
+    struct check_job *j = td_container_of(req, struct check_job, req);
+
+    j->ok = auth_scram_check(&j->cred, j->pw, j->len) && !j->dummy;
+    sodium_memzero(j->pw, sizeof(j->pw));
+}
+
+static void check_done(uv_work_t *req, int status)
+{
+    struct check_job *j = td_container_of(req, struct check_job, req);
+    bool ok = status == 0 && j->ok;
+
+    j->cb(j->ud, ok, NULL);
+    sodium_memzero(j, sizeof(*j));
+    free(j);
+}
+
+int auth_scram_check_async(uv_loop_t *loop, const struct auth_scram_cred *c,
+                           const char *password, size_t len, auth_scram_check_cb *cb, void *ud)
+{
+    static const uint8_t dummy_salt[AUTH_SCRAM_SALT_LEN] = "tandem-no-user!";
+    struct check_job *j;
+
+    if (loop == NULL || cb == NULL || password == NULL || len > AUTH_SCRAM_PASSWORD_MAX)
+        return TD_EINVAL;
+    j = td_calloc(1, sizeof(*j));
+    if (c != NULL) {
+        j->cred = *c;
+    } else { /* an unknown account: the same PBKDF2, a key nobody has */
+        j->dummy = true;
+        j->cred.hash = AUTH_SCRAM_SHA256;
+        memcpy(j->cred.salt, dummy_salt, sizeof(dummy_salt));
+        j->cred.salt_len = sizeof(dummy_salt);
+        j->cred.iterations = AUTH_SCRAM_ITER_SHA256;
+        j->cred.key_len = auth_scram_hash_len(AUTH_SCRAM_SHA256);
+    }
+    memcpy(j->pw, password, len);
+    j->len = len;
+    j->cb = cb;
+    j->ud = ud;
+    if (uv_queue_work(loop, &j->req, check_work, check_done) != 0) {
+        sodium_memzero(j, sizeof(*j));
+        free(j);
+        return TD_EIO;
+    }
+    return TD_OK;
 }
 
 int auth_scram_derive(enum auth_scram_hash h, const char *password, size_t len, uint32_t iterations,

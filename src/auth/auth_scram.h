@@ -20,8 +20,10 @@
 
 #include "core/buf.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 /* Iteration counts. RFC 7677 §4 asks for at least 4096. The derived keys sit
  * in the database beside the argon2id hash and are the weaker verifier of
@@ -66,6 +68,18 @@ int auth_scram_derive(enum auth_scram_hash h, const char *password, size_t len, 
 int auth_scram_derive_salted(enum auth_scram_hash h, const char *password, size_t len,
                              const uint8_t *salt, size_t salt_len, uint32_t iterations,
                              struct auth_scram_cred *out);
+/** True if password[0..len) is the one c was derived from: PBKDF2 with c's
+ *  salt and count, then StoredKey compared in constant time (how a server
+ *  checks SASL PLAIN against its SCRAM keys). Blocking. */
+bool auth_scram_check(const struct auth_scram_cred *c, const char *password, size_t len);
+/** auth_scram_check on libuv's thread pool; password and c are copied (the
+ *  copy is wiped). c NULL: run the same work against a fixed dummy
+ *  credential (an unknown account takes as long) and report false. cb gets
+ *  (ud, ok, NULL) on the loop thread. TD_EINVAL for bad arguments, TD_EIO if
+ *  the work cannot be queued. */
+typedef void auth_scram_check_cb(void *ud, bool ok, const char *unused);
+int auth_scram_check_async(uv_loop_t *loop, const struct auth_scram_cred *c,
+                           const char *password, size_t len, auth_scram_check_cb *cb, void *ud);
 /** Append the RFC 5803 text form of c to out. TD_OK; TD_EINVAL for an
  *  inconsistent c; TD_ETOOBIG at out's ceiling (out is then unchanged). */
 int auth_scram_cred_format(const struct auth_scram_cred *c, struct buf *out);

@@ -206,10 +206,36 @@ def test_web_signup_and_password_change_set_scram(server):
     assert r.status_code == 303, r.text
 
     async def go():
-        for pw, ok in [(PASSWORD, False), ("battery staple", True)]:
-            c = Client("webby@localhost/r", password=pw, mech="SCRAM-SHA-256")
+        for pw, ok, mech in [(PASSWORD, False, "SCRAM-SHA-256"),
+                             ("battery staple", True, "SCRAM-SHA-256"),
+                             # PLAIN is checked against the same SCRAM keys
+                             (PASSWORD, False, "PLAIN"), ("battery staple", True, "PLAIN")]:
+            c = Client("webby@localhost/r", password=pw, mech=mech)
             try:
-                assert await c.online(server.xport) == ok
+                assert await c.online(server.xport) == ok, (pw, mech)
+            finally:
+                await c.stop()
+
+    run(go())
+
+
+def test_plain_without_scram_keys_uses_the_password_hash(server):
+    """An account whose SCRAM keys are missing (made before they existed)
+    still logs in with PLAIN, against its argon2id hash."""
+    import sqlite3
+    server.add_user("olde")
+    db = sqlite3.connect(os.path.join(server.data, "tandem.db"))
+    with db:
+        db.execute("DELETE FROM account_scram WHERE account_id = "
+                   "(SELECT id FROM accounts WHERE username_lc = 'olde')")
+    db.close()
+
+    async def go():
+        for pw, ok, mech in [(PASSWORD, True, "PLAIN"), ("wrong horse", False, "PLAIN"),
+                             (PASSWORD, False, "SCRAM-SHA-256")]:
+            c = Client("olde@localhost/r", password=pw, mech=mech)
+            try:
+                assert await c.online(server.xport) == ok, (pw, mech)
             finally:
                 await c.stop()
 

@@ -6,6 +6,7 @@
  * Python's hashlib/hmac. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -236,12 +237,57 @@ static void test_parse_malformed(void **state)
 #undef PRE
 #undef KEYS
 
+/* SASL PLAIN checked against SCRAM keys: the right password only, also
+ * after SASLprep (a non-ASCII space maps to a space); on the pool, and a
+ * dummy check (unknown account) is always false. */
+static int async_result = -1;
+
+static void on_check(void *ud, bool ok, const char *unused)
+{
+    (void)ud;
+    (void)unused;
+    async_result = ok;
+}
+
+static void test_check_plain(void **state)
+{
+    struct auth_scram_cred c;
+    uv_loop_t loop;
+
+    (void)state;
+    assert_int_equal(auth_scram_derive(AUTH_SCRAM_SHA256, "correct horse", 13, 4096, &c), TD_OK);
+    assert_true(auth_scram_check(&c, "correct horse", 13));
+    assert_false(auth_scram_check(&c, "correct hors", 12));
+    assert_false(auth_scram_check(&c, "correct horsf", 13));
+    assert_true(auth_scram_check(&c, "correct\xc2\xa0horse", 14)); /* U+00A0 -> space */
+    assert_false(auth_scram_check(NULL, "correct horse", 13));
+    assert_false(auth_scram_check(&c, "", 0));
+
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(auth_scram_check_async(&loop, &c, "correct horse", 13, on_check, NULL), TD_OK);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(async_result, 1);
+    assert_int_equal(auth_scram_check_async(&loop, &c, "wrong", 5, on_check, NULL), TD_OK);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(async_result, 0);
+    async_result = -1;
+    assert_int_equal(auth_scram_check_async(&loop, NULL, "correct horse", 13, on_check, NULL),
+                     TD_OK);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(async_result, 0);
+    assert_int_equal(auth_scram_check_async(&loop, &c, "x", AUTH_SCRAM_PASSWORD_MAX + 1, on_check,
+                                            NULL),
+                     TD_EINVAL);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc5803_sha1),  cmocka_unit_test(test_rfc7677_sha256),
         cmocka_unit_test(test_saslprep),      cmocka_unit_test(test_random_salt_and_limits),
         cmocka_unit_test(test_format_errors), cmocka_unit_test(test_parse_malformed),
+        cmocka_unit_test(test_check_plain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
