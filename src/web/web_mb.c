@@ -594,6 +594,67 @@ static void handle_thread(struct http_req *r)
     web_render(r, 200, "thread", d);
 }
 
+/* GET /@:name/:id/edit: the author's form to change a post's text and
+ * content warning (Mastodon's edit; visibility and media stay). */
+static void handle_edit_form(struct http_req *r)
+{
+    struct web_app *app = app_of(r);
+    struct store_mb_post p;
+    int64_t id, me = viewer_of(r);
+    json_t *d;
+    int rc;
+
+    if (!path_id(r, "id", &id))
+        return;
+    rc = me ? mb_get(app->mb, me, id, &p) : TD_ENOTFOUND;
+    if (rc == TD_OK && (p.account_id != me || p.reblog_of_id != 0)) {
+        store_mb_post_clear(&p);
+        rc = TD_ENOTFOUND;
+    }
+    if (rc != TD_OK) {
+        web_error(r, 404, "There is no post of yours to edit here.");
+        return;
+    }
+    d = page_data(r, "Edit your post");
+    json_object_set_new(d, "id", json_sprintf("%lld", (long long)id));
+    json_object_set_new(d, "path", json_sprintf("/@%s/%lld", web_ctx(r)->account.username,
+                                                (long long)id));
+    json_object_set_new(d, "source", json_string(p.source));
+    json_object_set_new(d, "spoiler", json_string(p.spoiler_text));
+    store_mb_post_clear(&p);
+    web_render(r, 200, "edit", d);
+}
+
+/* POST /statuses/:id/edit: the new text and content warning; the rest of
+ * the post (visibility, language, sensitive, media) as it was. */
+static int edit_post(struct http_req *r, struct mb *mb, int64_t me, int64_t id,
+                     struct mb_error *err)
+{
+    const char *text = web_form_get(r, "status");
+    const char *spoiler = web_form_get(r, "spoiler_text");
+    struct mb_post_req req = {0};
+    struct store_mb_post p;
+    int rc = mb_get(mb, me, id, &p);
+
+    if (rc != TD_OK)
+        return rc;
+    if (p.account_id != me) {
+        store_mb_post_clear(&p);
+        return TD_EDENIED;
+    }
+    req.text = text;
+    req.text_len = strlen(text);
+    req.visibility = p.visibility;
+    req.spoiler_text = spoiler[0] ? spoiler : NULL;
+    req.sensitive = p.sensitive || spoiler[0];
+    req.media = p.media;
+    req.nmedia = p.nmedia;
+    req.language = p.language;
+    rc = mb_post_edit(mb, me, id, &req, err);
+    store_mb_post_clear(&p);
+    return rc;
+}
+
 /* GET /statuses/:id: the post's address (replies link here). */
 static void handle_status_redirect(struct http_req *r)
 {
@@ -964,6 +1025,8 @@ static void handle_status_action(struct http_req *r)
         rc = mb_unreblog(m->mb, me, id, &err);
     else if (strcmp(act, "delete") == 0)
         rc = mb_post_delete(m->mb, me, id, &err);
+    else if (strcmp(act, "edit") == 0)
+        rc = edit_post(r, m->mb, me, id, &err);
     else {
         web_error(r, 404, "There is nothing at this address.");
         return;
@@ -984,7 +1047,6 @@ static void handle_status_action(struct http_req *r)
                 arena_printf(r->arena, "/statuses/%lld", (long long)id));
 }
 
-/* POST /@:name/follow and /@:name/unfollow */
 /* POST /@:name/{follow,unfollow,block,unblock,mute,unmute}: the profile
  * page's buttons, the same service calls as the Mastodon API's account
  * actions. A mute from the web mutes notifications too and never expires.
@@ -1073,4 +1135,5 @@ void web_mb_routes(struct http_router *rt)
         http_router_add(rt, "POST", pattern, handle_relation); /* it copies the pattern */
     }
     http_router_add(rt, "GET", "/@:name/:id", handle_thread);
+    http_router_add(rt, "GET", "/@:name/:id/edit", handle_edit_form);
 }

@@ -462,3 +462,37 @@ def test_mute_and_block_from_profile(site):
     assert bob.form_post("/@alice", "/@alice/explode", {}).status_code == 405
     assert bob.form_post("/@bob", "/@bob/block", {}).status_code == 422
     assert bob.form_post("/@alice", "/@nobody/block", {}).status_code == 404
+
+
+def test_edit_from_the_web(site):
+    alice = user(site, "alice")
+    bob = user(site, "bob")
+    post(alice, "First thoughts, with a typo: teh")
+    pid = newest_id(alice, "alice")
+    page = "/@alice/" + pid
+    assert 'href="%s/edit"' % page in alice.get(page).text
+    assert 'href="%s/edit"' % page not in bob.get(page).text
+    form = alice.get(page + "/edit")
+    assert form.status_code == 200 and "First thoughts, with a typo: teh" in form.text
+    r = alice.form_post(page + "/edit", "/statuses/%s/edit" % pid,
+                        {"status": "First thoughts, fixed: the", "spoiler_text": "",
+                         "back": page})
+    assert r.status_code == 303 and r.headers["Location"] == page
+    thread = alice.get(page).text
+    assert "fixed: the" in thread and "typo" not in card(thread, pid)
+    # the API keeps the history: the first version and the edit
+    import masto
+    hist = masto.Api(site, masto.token(site, "alice", password=PW)).get(
+        "/api/v1/statuses/%s/history" % pid).json()
+    assert [h["content"].count("typo") for h in hist] == [1, 0]
+    # someone else's post, a missing one, no CSRF token, an over-long text
+    assert bob.get(page + "/edit").status_code == 404
+    r = bob.form_post(page, "/statuses/%s/edit" % pid, {"status": "hijacked"})
+    assert r.status_code in (403, 404)
+    assert "hijacked" not in alice.get(page).text
+    assert alice.get("/@alice/4242/edit").status_code == 404
+    r = alice.post("/statuses/%s/edit" % pid, {"status": "no token"})
+    assert r.status_code == 403
+    r = alice.form_post(page + "/edit", "/statuses/%s/edit" % pid, {"status": "x" * 600})
+    assert r.status_code == 422
+    assert "fixed: the" in alice.get(page).text
