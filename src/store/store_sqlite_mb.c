@@ -431,16 +431,26 @@ static int check_extras(const struct store_mb_extras *x)
     return TD_OK;
 }
 
-/* Attach media_id (of account_id) to post_id, which has room. */
-static int attach_one(struct store *st, int64_t account_id, int64_t media_id, int64_t post_id)
+/* The code for a statement on account_id's media (its WHERE names the owner
+ * and any state it needs) that changed `changes` rows: when none, TD_EDENIED
+ * if the media exists (someone else's, or attached), else TD_ENOTFOUND. */
+static int media_outcome(struct store *st, int rc, int64_t changes, int64_t media_id)
 {
-    int64_t changes = 0, owner;
-    int rc = EXEC(st, sql_media_attach, &changes, media_id, account_id, post_id);
+    int64_t owner;
 
     if (rc != TD_OK || changes > 0)
         return rc;
     rc = SCALAR(st, sql_media_owner, &owner, media_id);
     return rc == TD_OK ? TD_EDENIED : rc;
+}
+
+/* Attach media_id (of account_id) to post_id, which has room. */
+static int attach_one(struct store *st, int64_t account_id, int64_t media_id, int64_t post_id)
+{
+    int64_t changes = 0;
+    int rc = EXEC(st, sql_media_attach, &changes, media_id, account_id, post_id);
+
+    return media_outcome(st, rc, changes, media_id);
 }
 
 /* Mentions, tags and media of a post just inserted or cleared. */
@@ -1718,7 +1728,7 @@ int store_mb_media_describe(struct store *st, int64_t account_id, int64_t media_
                             const char *description)
 {
     sqlite3_stmt *s = NULL;
-    int64_t changes = 0, owner;
+    int64_t changes = 0;
     int rc = check_description(description);
 
     if (rc == TD_OK)
@@ -1728,18 +1738,14 @@ int store_mb_media_describe(struct store *st, int64_t account_id, int64_t media_
     if (rc == TD_OK)
         rc = store__step_done(st, s, &changes);
     store__put(s);
-    if (rc == TD_OK && changes == 0) {
-        rc = SCALAR(st, sql_media_owner, &owner, media_id);
-        rc = rc == TD_OK ? TD_EDENIED : rc;
-    }
-    return rc;
+    return media_outcome(st, rc, changes, media_id);
 }
 
 int store_mb_media_set_focus(struct store *st, int64_t account_id, int64_t media_id, double x,
                              double y)
 {
     sqlite3_stmt *s = NULL;
-    int64_t changes = 0, owner;
+    int64_t changes = 0;
     int rc = focus_ok(x, y) ? TD_OK : TD_EINVAL;
 
     if (rc == TD_OK)
@@ -1751,23 +1757,15 @@ int store_mb_media_set_focus(struct store *st, int64_t account_id, int64_t media
     if (rc == TD_OK)
         rc = store__step_done(st, s, &changes);
     store__put(s);
-    if (rc == TD_OK && changes == 0) {
-        rc = SCALAR(st, sql_media_owner, &owner, media_id);
-        rc = rc == TD_OK ? TD_EDENIED : rc;
-    }
-    return rc;
+    return media_outcome(st, rc, changes, media_id);
 }
 
 int store_mb_media_delete(struct store *st, int64_t account_id, int64_t media_id)
 {
-    int64_t changes = 0, owner;
+    int64_t changes = 0;
     int rc = EXEC(st, sql_media_delete, &changes, media_id, account_id);
 
-    if (rc == TD_OK && changes == 0) {
-        rc = SCALAR(st, sql_media_owner, &owner, media_id);
-        rc = rc == TD_OK ? TD_EDENIED : rc;
-    }
-    return rc;
+    return media_outcome(st, rc, changes, media_id);
 }
 
 int store_mb_media_purge(struct store *st, int64_t before, int64_t *n)
