@@ -500,7 +500,7 @@ int conn_writev(struct conn *c, const uv_buf_t *bufs, unsigned nbufs)
         return TD_ECLOSED;
     if (w && w->len + total > w->cap) {
         if (w->len + total > PEND_MAX) {
-            flush_pending(c); /* a big write: no point copying it twice */
+            flush_pending(c); /* past PEND_MAX: send what waits, do not grow it */
             if (c->_closing)
                 return TD_ECLOSED;
             w = NULL;
